@@ -1,0 +1,39 @@
+# The README's two commands: `make run` and `make test`. Both create or refresh .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip -q --disable-pip-version-check
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench venv system-deps
+
+venv: $(STAMP)
+
+# dlib comes from the prebuilt dlib-bin wheel; face_recognition declares `dlib`, so it
+# is installed with --no-deps to keep pip from ever building dlib from source.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt "setuptools<81" wheel
+	$(PIP) install -c constraints.txt -e ".[dev]"
+	$(PIP) install -c constraints.txt --no-deps face_recognition
+	touch $(STAMP)
+
+# Browser tests and the kiosk's Chinese text need Debian's chromium and a CJK font.
+system-deps:
+	@bash scripts/system-deps.sh
+
+run: $(STAMP)
+	$(VENV)/bin/baodao serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/baodao bench all --faces ../shared/faces/dev --out bench-output

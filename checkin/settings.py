@@ -1,0 +1,93 @@
+"""Service settings: environment variables with the BAODAO_ prefix, or a .env file."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "baodao", ""}
+
+
+class Settings(BaseSettings):
+    """Everything configurable; thresholds are bounded and described, unknown keys rejected."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BAODAO_", env_file=".env", extra="forbid", validate_default=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///./var/baodao.db", description="SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…"
+    )
+    data_dir: Path = Field(Path("var"), description="Folder for the secret key, evidence and reports")
+    secret_key: SecretStr | None = Field(
+        None, description="Signs sessions and encrypts embeddings; generated into data_dir if unset"
+    )
+    redis_url: str | None = Field(
+        None, description="redis://… to fan live status out across several serve processes"
+    )
+    log_level: str = Field("INFO", description="Python logging level")
+
+    # Matching: chosen on ../shared/faces/dev with `baodao bench accuracy`; see README.
+    match_threshold: float = Field(
+        0.45, ge=0.2, le=0.8, description="Largest face distance accepted as the same person"
+    )
+    match_margin: float = Field(
+        0.06, ge=0.0, le=0.5, description="Smallest distance gap between best and second-best person"
+    )
+    lookalike_margin: float = Field(
+        0.05, ge=0.0, le=0.5, description="Extra margin for deputies flagged as look-alikes"
+    )
+    confirm_frames: int = Field(
+        3, ge=1, le=30, description="Frames of one tracked face that must agree before check-in"
+    )
+    enroll_jitters: int = Field(
+        10, ge=1, le=100, description="Encoding jitters for enrollment photos (slower, steadier)"
+    )
+    live_jitters: int = Field(1, ge=1, le=20, description="Encoding jitters for live kiosk frames")
+    min_face_px: int = Field(
+        60, ge=20, le=400, description="Smallest face side (pixels) worth encoding"
+    )
+    max_image_pixels: int = Field(
+        40_000_000, ge=100_000, description="Larger images are refused (decompression bombs)"
+    )
+    max_image_bytes: int = Field(20_000_000, ge=10_000, description="Largest upload accepted")
+    max_frame_bytes: int = Field(2_000_000, ge=10_000, description="Largest kiosk frame accepted")
+    max_frame_pixels: int = Field(
+        4_000_000, ge=10_000, description="Largest kiosk frame size (width × height)"
+    )
+    workers: int = Field(0, ge=0, le=64, description="Face worker processes; 0 means one per core")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and (v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16):
+            raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
+        return v
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data folder if needed and check it is writable."""
+        from checkin.errors import ConfigError
+
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.data_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"data folder {self.data_dir} is not writable: {exc.strerror}") from exc
+        return self.data_dir
+
+    def resolved_secret(self) -> str:
+        """The secret key: given, or read from (and on first use written to) data_dir, mode 0600."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.ensure_data_dir() / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        key = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(key)
+        return key
