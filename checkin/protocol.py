@@ -152,9 +152,7 @@ class Pong(_Msg):
     type: Literal["pong"] = "pong"
 
 
-ServerMessage = Annotated[
-    Welcome | Result | CheckIn | Error | Pong, Field(discriminator="type")
-]
+ServerMessage = Annotated[Welcome | Result | CheckIn | Error | Pong, Field(discriminator="type")]
 server_message = TypeAdapter(ServerMessage)
 
 
@@ -176,7 +174,9 @@ def decode_frame(data: bytes) -> tuple[FrameHeader, bytes]:
     if n == 0 or n > MAX_HEADER_BYTES or len(data) < _HEADER_LEN.size + n:
         raise FrameFormatError("frame header length out of range")
     try:
-        header = FrameHeader.model_validate(json.loads(data[_HEADER_LEN.size : _HEADER_LEN.size + n]))
+        header = FrameHeader.model_validate(
+            json.loads(data[_HEADER_LEN.size : _HEADER_LEN.size + n])
+        )
     except ValueError as exc:  # JSON and pydantic errors are both ValueErrors
         raise FrameFormatError(f"frame header is not valid: {exc}") from exc
     image = data[_HEADER_LEN.size + n :]

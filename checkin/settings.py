@@ -19,9 +19,12 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(
-        "sqlite:///./var/baodao.db", description="SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…"
+        "sqlite:///./var/baodao.db",
+        description="SQLAlchemy URL: sqlite:///… or postgresql+psycopg://…",
     )
-    data_dir: Path = Field(Path("var"), description="Folder for the secret key, evidence and reports")
+    data_dir: Path = Field(
+        Path("var"), description="Folder for the secret key, evidence and reports"
+    )
     secret_key: SecretStr | None = Field(
         None, description="Signs sessions and encrypts embeddings; generated into data_dir if unset"
     )
@@ -35,7 +38,10 @@ class Settings(BaseSettings):
         0.45, ge=0.2, le=0.8, description="Largest face distance accepted as the same person"
     )
     match_margin: float = Field(
-        0.06, ge=0.0, le=0.5, description="Smallest distance gap between best and second-best person"
+        0.06,
+        ge=0.0,
+        le=0.5,
+        description="Smallest distance gap between best and second-best person",
     )
     lookalike_margin: float = Field(
         0.05, ge=0.0, le=0.5, description="Extra margin for deputies flagged as look-alikes"
@@ -63,7 +69,9 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _no_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None and (v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16):
+        if v is not None and (
+            v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16
+        ):
             raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
         return v
 
@@ -77,7 +85,9 @@ class Settings(BaseSettings):
             probe.write_text("ok")
             probe.unlink()
         except OSError as exc:
-            raise ConfigError(f"data folder {self.data_dir} is not writable: {exc.strerror}") from exc
+            raise ConfigError(
+                f"data folder {self.data_dir} is not writable: {exc.strerror}"
+            ) from exc
         return self.data_dir
 
     def resolved_secret(self) -> str:

@@ -1,0 +1,40 @@
+"""The database: SQLAlchemy 2 typed models, engine/session setup, Alembic migrations."""
+
+from models.accounts import AuditEvent, ConfigValue, Kiosk, Role, User
+from models.base import Base, utcnow
+from models.meetings import (
+    Attendance,
+    Body,
+    BodyKind,
+    CheckinMethod,
+    Meeting,
+    MeetingState,
+    QuorumRule,
+    RosterEntry,
+    RosterRole,
+)
+from models.people import Deputy, DeputyStatus, FaceTemplate, LookalikePair, PersonKind
+
+__all__ = [
+    "Attendance",
+    "AuditEvent",
+    "Base",
+    "Body",
+    "BodyKind",
+    "CheckinMethod",
+    "ConfigValue",
+    "Deputy",
+    "DeputyStatus",
+    "FaceTemplate",
+    "Kiosk",
+    "LookalikePair",
+    "Meeting",
+    "MeetingState",
+    "PersonKind",
+    "QuorumRule",
+    "Role",
+    "RosterEntry",
+    "RosterRole",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,87 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from checkin.api import accounts
+from checkin.auth import TokenSigner
+from checkin.errors import BaodaoError
+from checkin.settings import Settings
+from models.crypto import TemplateCipher
+from models.db import (
+    DatabaseError,
+    current_revision,
+    head_revision,
+    make_engine,
+    make_session_factory,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str) -> dict[str, str]:
+    """The one error response shape of the API."""
+    return {"error": code, "message": message}
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app from settings; collaborators live on app.state."""
+    engine = engine or make_engine(settings.database_url)
+    secret = settings.resolved_secret()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Baodao 报到", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    app.state.signer = TokenSigner(secret)
+    app.state.cipher = TemplateCipher(secret)
+
+    @app.exception_handler(BaodaoError)
+    async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return JSONResponse(
+            error_body("invalid_input", f"{where}: {first['msg']}"), status_code=422
+        )
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        try:
+            current = current_revision(engine)
+        except DatabaseError as exc:
+            return JSONResponse(error_body("database_unreachable", str(exc)), status_code=503)
+        head = head_revision()
+        if current != head:
+            msg = f"database at revision {current}, code expects {head}: run `baodao db upgrade`"
+            return JSONResponse(error_body("migrations_pending", msg), status_code=503)
+        return JSONResponse({"status": "ready", "revision": current})
+
+    app.include_router(accounts.router)
+    return app

@@ -1,0 +1,170 @@
+"""Accounts and kiosks: password hashing, session/bearer tokens, role checks."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from checkin.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from models import Kiosk, Role, User, utcnow
+
+SESSION_COOKIE = "baodao_session"
+TOKEN_MAX_AGE_S = 12 * 3600
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(session: Session, *, username: str, password: str, role: Role) -> User:
+    """Create a staff account; raises Conflict if the username is taken."""
+    if len(password) < 8:
+        raise InvalidInput("password must have at least 8 characters")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), role=role)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """The active user with these credentials; raises Unauthorized otherwise."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        raise Unauthorized("用户名或密码错误 (wrong username or password)")
+    return user
+
+
+def ensure_admin(session: Session) -> str | None:
+    """On an empty database, create user `admin` and return its one-time password."""
+    if session.scalar(select(User).where(User.role == Role.ADMIN)) is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user(session, username="admin", password=password, role=Role.ADMIN)
+    return password
+
+
+class TokenSigner:
+    """Signs the user id into a session cookie / bearer token."""
+
+    def __init__(self, secret: str) -> None:
+        self._s = URLSafeTimedSerializer(secret, salt="baodao-session")
+
+    def issue(self, user: User) -> str:
+        return self._s.dumps({"uid": user.id})
+
+    def user_id(self, token: str) -> int | None:
+        try:
+            data = self._s.loads(token, max_age=TOKEN_MAX_AGE_S)
+        except BadSignature:
+            return None
+        uid = data.get("uid") if isinstance(data, dict) else None
+        return uid if isinstance(uid, int) else None
+
+
+def hash_kiosk_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def register_kiosk(session: Session, *, name: str, venue: str | None = None) -> tuple[Kiosk, str]:
+    """Create a kiosk and return it with its token (shown once, stored hashed)."""
+    if session.scalar(select(Kiosk).where(Kiosk.name == name)) is not None:
+        raise Conflict(f"kiosk {name!r} already exists")
+    token = "bk_" + secrets.token_urlsafe(32)
+    kiosk = Kiosk(name=name, venue=venue, token_hash=hash_kiosk_token(token))
+    session.add(kiosk)
+    session.flush()
+    return kiosk, token
+
+
+def revoke_kiosk(session: Session, *, name: str) -> Kiosk:
+    kiosk = session.scalar(select(Kiosk).where(Kiosk.name == name))
+    if kiosk is None:
+        raise NotFound(f"no kiosk named {name!r}")
+    kiosk.revoked_at = kiosk.revoked_at or utcnow()
+    return kiosk
+
+
+def kiosk_for_token(session: Session, token: str) -> Kiosk | None:
+    """The kiosk with this token, unless unknown or revoked."""
+    kiosk = session.scalar(select(Kiosk).where(Kiosk.token_hash == hash_kiosk_token(token)))
+    if kiosk is None or kiosk.revoked_at is not None:
+        return None
+    return kiosk
+
+
+# --- FastAPI dependencies -------------------------------------------------------------
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A request-scoped session; commits when the route returns without error."""
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _token_from(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_user(request: Request, session: SessionDep) -> User:
+    token = _token_from(request)
+    uid = request.app.state.signer.user_id(token) if token else None
+    user = session.get(User, uid) if uid is not None else None
+    if user is None or not user.active:
+        raise Unauthorized("请先登录 (login required)")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+@dataclass(frozen=True)
+class RoleCheck:
+    """A dependency that admits only the given roles; `roles` is readable by tests."""
+
+    roles: frozenset[Role]
+
+    def __call__(self, user: CurrentUser) -> User:
+        if user.role not in self.roles:
+            raise Forbidden(f"需要权限 (requires role {' or '.join(sorted(self.roles))})")
+        return user
+
+
+def require_roles(*roles: Role) -> Callable[..., User]:
+    return RoleCheck(frozenset(roles))
+
+
+AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
+StaffUser = Annotated[User, Depends(require_roles(Role.ADMIN, Role.SECRETARIAT))]

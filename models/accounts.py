@@ -1,0 +1,68 @@
+"""Staff accounts, kiosks, audit events and stored configuration overrides."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, TimestampMixin, utcnow
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SECRETARIAT = "secretariat"
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=20, values_callable=lambda x: [m.value for m in x])
+    )
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Kiosk(TimestampMixin, Base):
+    __tablename__ = "kiosks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    venue: Mapped[str | None] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of a random token
+    revoked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what, when, from which account or kiosk, with the evidence."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id", ondelete="SET NULL"))
+    actor: Mapped[str | None] = mapped_column(String(80))  # "cli", username or kiosk name
+    meeting_id: Mapped[int | None] = mapped_column(
+        ForeignKey("meetings.id", ondelete="SET NULL"), index=True
+    )
+    deputy_id: Mapped[int | None] = mapped_column(ForeignKey("deputies.id", ondelete="SET NULL"))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class ConfigValue(Base):
+    """A setting written by the service itself (e.g. `baodao calibrate --apply`)."""
+
+    __tablename__ = "config_values"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(String(400))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

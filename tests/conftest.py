@@ -1,0 +1,127 @@
+"""Shared fixtures: face data, settings, databases (SQLite always, PostgreSQL when asked), apps."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from checkin.app import create_app
+from checkin.auth import create_user
+from checkin.settings import Settings
+from models import Role
+from models.db import make_engine, make_session_factory, session_scope, upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("BAODAO_TEST_POSTGRES_URL")
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    """The shared face photos: $BAODAO_FACES_DIR, else ../shared/faces beside the repo."""
+    path = Path(os.environ.get("BAODAO_FACES_DIR", REPO.parent / "shared" / "faces"))
+    if not (path / "dev").is_dir():
+        pytest.fail(f"face data not found at {path} (set BAODAO_FACES_DIR)")
+    return path
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Path:
+    """A per-test folder under test-output/ for screenshots and reports worth keeping."""
+    path = REPO / "test-output" / request.node.name.replace("[", "_").replace("]", "")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _reset_postgres(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    if not POSTGRES_URL:
+        pytest.skip("BAODAO_TEST_POSTGRES_URL not set (CI sets it)")
+    engine = make_engine(POSTGRES_URL)
+    _reset_postgres(engine)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _backends() -> list[object]:
+    return ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=_backends())
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database: a fresh SQLite file, or the session's PostgreSQL wiped per test."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        upgrade(eng)
+        yield eng
+        eng.dispose()
+        return
+    eng = request.getfixturevalue("postgres_engine")
+    yield eng
+    with eng.begin() as conn:  # leave the schema, drop the rows
+        tables = [
+            t
+            for t in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public'")
+            ).scalars()
+            if t != "alembic_version"
+        ]
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    factory = make_session_factory(engine)
+    with session_scope(factory) as s:
+        yield s
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'test.db'}",
+        data_dir=tmp_path / "data",
+        secret_key="test-secret-key-0123456789",  # type: ignore[arg-type]
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+def sqlite_engine(settings: Settings) -> Iterator[Engine]:
+    """A migrated SQLite database at the settings' URL (for app and service tests)."""
+    eng = make_engine(settings.database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def app_client(settings: Settings, sqlite_engine: Engine) -> Iterator[TestClient]:
+    """The app on a fresh SQLite database, with users `admin` and `clerk` (secretariat)."""
+    engine = sqlite_engine
+    with session_scope(make_session_factory(engine)) as s:
+        create_user(s, username="admin", password=PASSWORD, role=Role.ADMIN)
+        create_user(s, username="clerk", password=PASSWORD, role=Role.SECRETARIAT)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        yield client
+
+
+def login(client: TestClient, username: str) -> dict[str, str]:
+    """Bearer headers for one of the app_client users."""
+    r = client.post("/api/auth/login", data={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}

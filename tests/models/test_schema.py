@@ -1,0 +1,78 @@
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import Attendance, Body, CheckinMethod, Deputy, Meeting, RosterEntry
+from models.crypto import TemplateCipher
+from models.db import current_revision, head_revision, upgrade
+
+
+def _meeting_with_deputy(session: Session) -> tuple[Meeting, Deputy]:
+    body = Body(name="某镇第十八届人民代表大会")
+    deputy = Deputy(number="001", name="张三")
+    session.add_all([body, deputy])
+    session.flush()
+    meeting = Meeting(
+        body_id=body.id, title="第一次会议", starts_at=datetime(2026, 12, 1, 9, tzinfo=UTC)
+    )
+    session.add(meeting)
+    session.flush()
+    session.add(RosterEntry(meeting_id=meeting.id, deputy_id=deputy.id))
+    return meeting, deputy
+
+
+def test_upgrade_is_idempotent(engine: Engine) -> None:
+    upgrade(engine)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+
+
+def test_attendance_is_unique_per_meeting_and_deputy(session: Session) -> None:
+    meeting, deputy = _meeting_with_deputy(session)
+    now = datetime.now(UTC)
+    session.add(
+        Attendance(
+            meeting_id=meeting.id, deputy_id=deputy.id, checked_in_at=now, method=CheckinMethod.FACE
+        )
+    )
+    session.flush()
+    session.add(
+        Attendance(
+            meeting_id=meeting.id,
+            deputy_id=deputy.id,
+            checked_in_at=now,
+            method=CheckinMethod.MANUAL,
+        )
+    )
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+
+
+def test_roster_entry_needs_an_existing_deputy(session: Session) -> None:
+    meeting, _ = _meeting_with_deputy(session)
+    session.add(RosterEntry(meeting_id=meeting.id, deputy_id=99999))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+
+
+def test_datetimes_come_back_timezone_aware(session: Session) -> None:
+    meeting, _ = _meeting_with_deputy(session)
+    session.commit()
+    session.expire_all()
+    assert session.get(Meeting, meeting.id).starts_at == datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+def test_template_cipher_round_trip_and_wrong_key() -> None:
+    import numpy as np
+
+    vec = np.linspace(-0.2, 0.2, 128)
+    token = TemplateCipher("a" * 20).encrypt(vec)
+    assert vec.tobytes() not in token
+    assert np.array_equal(TemplateCipher("a" * 20).decrypt(token), vec)
+    with pytest.raises(ValueError, match="cannot be decrypted"):
+        TemplateCipher("b" * 20).decrypt(token)
