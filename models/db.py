@@ -98,7 +98,7 @@ def head_revision() -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None: never migrated); raises DatabaseError if unreachable."""
+    """The database's revision (None: never migrated); DatabaseError if unreachable."""
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
