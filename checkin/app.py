@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from checkin.api import accounts
 from checkin.auth import TokenSigner
 from checkin.errors import BaodaoError
+from checkin.events import EventBus
 from checkin.settings import Settings
 from models.crypto import TemplateCipher
 from models.db import (
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.sessions = make_session_factory(engine)
     app.state.signer = TokenSigner(secret)
     app.state.cipher = TemplateCipher(secret)
+    app.state.events = EventBus()  # publish only after the change is committed
 
     @app.exception_handler(BaodaoError)
     async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
