@@ -52,7 +52,7 @@ def serve(
             f"首次启动：已创建管理员账号 admin，一次性密码 / one-time admin password: {password}"
         )
     application = create_app(rt.settings, engine=rt.engine)
-    uvicorn.run(application, host=host, port=port, log_config=None, ws="websockets")
+    uvicorn.run(application, host=host, port=port, log_config=None, ws="websockets-sansio")
 
 
 @db_app.command("upgrade")

@@ -47,7 +47,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime}
 
     def __repr__(self) -> str:
-        cols = [c.key for c in self.__table__.columns][:4]  # type: ignore[attr-defined]
+        cols = [c.key for c in self.__table__.columns][:4]
         body = ", ".join(f"{c}={getattr(self, c, None)!r}" for c in cols)
         return f"{type(self).__name__}({body})"
 
