@@ -53,6 +53,8 @@ def run(
     buffer_rate: Annotated[float, typer.Option(min=0.1, max=30.0,
                                                help="离线时每秒保存的最佳人脸帧数")] = 2.0,
     realtime: Annotated[bool, typer.Option(help="视频文件按原速播放（像摄像头一样）")] = True,
+    retry_max: Annotated[float, typer.Option(min=0.5, max=600.0,
+                                             help="断线重连的最长等待（秒）")] = 30.0,
     screen_out: Annotated[Path | None, typer.Option(help="把屏幕画面定期保存为 PNG 文件")] = None,
     fullscreen: Annotated[bool, typer.Option(help="全屏显示窗口")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="输出调试日志")] = False,
@@ -81,7 +83,8 @@ def run(
         queue = DiskQueue(queue_dir or default_queue_dir(meeting), max_items=queue_max)
         app = KioskApp(
             source=src, transport=transport, queue=queue, detector=HogDetector(),
-            config=KioskConfig(fps=fps, width=width, buffer_rate=buffer_rate),
+            config=KioskConfig(fps=fps, width=width, buffer_rate=buffer_rate,
+                               backoff_cap=retry_max),
             sink=json_line_sink() if headless else log_sink,
             renderer=renderer, display=display, screen_out=screen_out,
             meeting_id=meeting, describe=source,
