@@ -40,7 +40,6 @@ import numpy as np
 
 from checkin.protocol import CheckIn, Error, ErrorCode, FaceResult, FaceState, FrameHeader, Result
 from kiosk_client import messages as msgs
-from kiosk_client.errors import KioskError
 from kiosk_client.presence import FaceDetector, Presence, check, downscale, encode_jpeg
 from kiosk_client.queue import DiskQueue
 from kiosk_client.screen import Display, FaceMark, ScreenRenderer, ScreenView, save_png
@@ -162,8 +161,12 @@ def face_event(face: FaceResult, *, frame_id: int, buffered: bool) -> Event | No
     """The headless event for one face of a result (None for matching/confirmed)."""
     base: Event = {"frame_id": frame_id, "track_id": face.track_id, "buffered": buffered}
     if face.state == FaceState.ALREADY:
-        return {"event": "already", "person": _person(face.person),
-                "checked_in_at": face.checked_in_at, **base}
+        return {
+            "event": "already",
+            "person": _person(face.person),
+            "checked_in_at": face.checked_in_at,
+            **base,
+        }
     if face.state in (FaceState.NOT_ON_ROSTER, FaceState.NOT_OPEN):
         return {"event": face.state.value, "person": _person(face.person), **base}
     if face.state == FaceState.UNKNOWN:
@@ -242,15 +245,19 @@ class KioskApp:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
         self._wake = asyncio.Event()
-        self.emit("started", source=self._describe or self.source.name,
-                  meeting_id=self._meeting_id, queued=len(self.queue))
-        tasks = {
+        self.emit(
+            "started",
+            source=self._describe or self.source.name,
+            meeting_id=self._meeting_id,
+            queued=len(self.queue),
+        )
+        tasks: set[asyncio.Task[Any]] = {
             asyncio.create_task(self._capture_loop(), name="capture"),
             asyncio.create_task(self._connection_loop(), name="connection"),
         }
-        stopper = asyncio.create_task(self._stop_event.wait(), name="stop")
+        stopper: asyncio.Task[Any] = asyncio.create_task(self._stop_event.wait(), name="stop")
         try:
-            pending = set(tasks)
+            pending: set[asyncio.Task[Any]] = set(tasks)
             while pending:
                 done, pending = await asyncio.wait(
                     pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
@@ -277,8 +284,13 @@ class KioskApp:
             return None
         small = downscale(frame.image, self.config.width)
         presence = check(small, self.detector, min_face_px=self.config.min_face_px)
-        return Captured(self._ids.next(), frame.captured_at, small,
-                        encode_jpeg(small, self.config.jpeg_quality), presence)
+        return Captured(
+            self._ids.next(),
+            frame.captured_at,
+            small,
+            encode_jpeg(small, self.config.jpeg_quality),
+            presence,
+        )
 
     async def _capture_loop(self) -> None:
         period = 1.0 / self.config.fps
@@ -319,8 +331,12 @@ class KioskApp:
         header = FrameHeader(frame_id=cap.frame_id, captured_at=cap.captured_at, buffered=True)
         dropped = await asyncio.to_thread(self.queue.put, header, cap.jpeg)
         queued = len(self.queue)
-        self.emit("buffered", frame_id=cap.frame_id, captured_at=cap.captured_at.isoformat(),
-                  queued=queued)
+        self.emit(
+            "buffered",
+            frame_id=cap.frame_id,
+            captured_at=cap.captured_at.isoformat(),
+            queued=queued,
+        )
         if dropped:
             self.emit("dropped", frame_ids=dropped, queued=queued)
 
@@ -375,9 +391,14 @@ class KioskApp:
             best = self._selector.flush()  # frames captured offline stay offline frames
             if best is not None:
                 await self._buffer(best)
-            self.emit("connected", kiosk=welcome.kiosk, meeting_id=welcome.meeting.id,
-                      meeting=welcome.meeting.title, window_open=welcome.meeting.window_open,
-                      queued=len(self.queue))
+            self.emit(
+                "connected",
+                kiosk=welcome.kiosk,
+                meeting_id=welcome.meeting.id,
+                meeting=welcome.meeting.title,
+                window_open=welcome.meeting.window_open,
+                queued=len(self.queue),
+            )
             try:
                 finished = await self._session()
             except ConnectionLost as exc:
@@ -466,8 +487,12 @@ class KioskApp:
     async def _on_result(self, result: Result) -> None:
         buffered = await self._settle(result.frame_id)
         if buffered:
-            self.emit("uploaded", frame_id=result.frame_id,
-                      captured_at=result.captured_at.isoformat(), queued=len(self.queue))
+            self.emit(
+                "uploaded",
+                frame_id=result.frame_id,
+                captured_at=result.captured_at.isoformat(),
+                queued=len(self.queue),
+            )
         for face in result.faces:
             key = (face.state, face.person.id if face.person else None, face.reason)
             if self._track_state.get(face.track_id) != key:
@@ -490,9 +515,15 @@ class KioskApp:
         if event.checkin_id in self._seen_checkins:
             return  # re-sent after a reconnect: already shown
         self._seen_checkins.add(event.checkin_id)
-        self.emit("checkin", checkin_id=event.checkin_id, person=event.person.model_dump(),
-                  checked_in_at=event.checked_in_at.isoformat(), late=event.late,
-                  delayed=event.delayed, frame_id=event.frame_id)
+        self.emit(
+            "checkin",
+            checkin_id=event.checkin_id,
+            person=event.person.model_dump(),
+            checked_in_at=event.checked_in_at.isoformat(),
+            late=event.late,
+            delayed=event.delayed,
+            frame_id=event.frame_id,
+        )
         if not event.delayed:
             self._say(msgs.checkin_message(event.person, event.checked_in_at), force=True)
 
@@ -511,11 +542,7 @@ class KioskApp:
             return
         now = time.monotonic()
         current = self._message if now < self._message_until else None
-        if (
-            force
-            or current is None
-            or _PRIORITY[message.tone] >= _PRIORITY[current.tone]
-        ):
+        if force or current is None or _PRIORITY[message.tone] >= _PRIORITY[current.tone]:
             self._message = message
             self._message_until = now + message.hold_s
 
@@ -533,8 +560,12 @@ class KioskApp:
         else:
             marks = ()
         return ScreenView(
-            meeting=self._meeting_title, online=self._online, queued=queued, marks=marks,
-            message=message, clock=datetime.now().strftime("%H:%M"),
+            meeting=self._meeting_title,
+            online=self._online,
+            queued=queued,
+            marks=marks,
+            message=message,
+            clock=datetime.now().strftime("%H:%M"),
         )
 
     async def _refresh_screen(self, cap: Captured) -> None:
@@ -545,6 +576,9 @@ class KioskApp:
         if self._display is not None and not self._display.show(rgb):
             self.stop()  # the window was closed
         now = time.monotonic()
-        if self._screen_out is not None and now - self._last_screen_save >= self.config.screen_interval:
+        if (
+            self._screen_out is not None
+            and now - self._last_screen_save >= self.config.screen_interval
+        ):
             self._last_screen_save = now
             await asyncio.to_thread(save_png, rgb, self._screen_out)

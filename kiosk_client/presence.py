@@ -79,11 +79,9 @@ def largest_box(boxes: Sequence[Box]) -> Box | None:
 
 
 def check(image_bgr: np.ndarray, detector: FaceDetector, *, min_face_px: int = 40) -> Presence:
-    """Run the local check on a (downscaled) BGR frame; faces smaller than min_face_px are ignored."""
+    """Run the local check on a (downscaled) BGR frame; faces under min_face_px are ignored."""
     gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
-    boxes = tuple(
-        b for b in detector.detect(gray) if min(b[2] - b[0], b[1] - b[3]) >= min_face_px
-    )
+    boxes = tuple(b for b in detector.detect(gray) if min(b[2] - b[0], b[1] - b[3]) >= min_face_px)
     big = largest_box(boxes)
     region = gray[big[0] : big[2], big[3] : big[1]] if big else gray
     return Presence(boxes=boxes, sharpness=sharpness(region))

@@ -53,7 +53,10 @@ def _fc_list_fonts() -> list[FontChoice]:
     try:
         out = subprocess.run(
             ["fc-list", "-f", "%{file}|%{index}|%{family}|%{style}\n", ":lang=zh"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
@@ -88,7 +91,7 @@ def find_cjk_font() -> FontChoice:
 
 
 def has_cjk_glyphs(choice: FontChoice) -> bool:
-    """True when two different Chinese characters draw differently (not both the missing-glyph box)."""
+    """True when two Chinese characters draw differently (not both the missing-glyph box)."""
     try:
         font = ImageFont.truetype(str(choice.path), 48, index=choice.index)
     except OSError:
@@ -160,8 +163,12 @@ class ScreenRenderer:
                 rect = (ox + le * scale, oy + t * scale, ox + r * scale, oy + b * scale)
                 draw.rectangle(rect, outline=TONE_RGB[mark.tone], width=5)
                 if mark.label:
-                    draw.text((rect[0], rect[1] - 40), mark.label, font=self.font(32),
-                              fill=TONE_RGB[mark.tone])
+                    draw.text(
+                        (rect[0], rect[1] - 40),
+                        mark.label,
+                        font=self.font(32),
+                        fill=TONE_RGB[mark.tone],
+                    )
         # Status bar: meeting, connection, queue, clock.
         draw.rectangle((0, 0, w, bar), fill=(35, 40, 52))
         draw.text((20, 12), view.meeting or "会议报到", font=self.font(34), fill=(255, 255, 255))
@@ -185,15 +192,24 @@ class ScreenRenderer:
         if msg is not None and msg.tone == Tone.OK:
             # A check-in also gets a big panel over the picture, readable from a few metres.
             px, py = 60, bar + 40
-            draw.rounded_rectangle((px, py, w - px, py + 230), radius=24, fill=(255, 255, 255),
-                                   outline=tone_rgb, width=8)
+            draw.rounded_rectangle(
+                (px, py, w - px, py + 230),
+                radius=24,
+                fill=(255, 255, 255),
+                outline=tone_rgb,
+                width=8,
+            )
             self._centered(draw, msg.title, py + 40, 84, w, fill=tone_rgb)
-            self._centered(draw, msg.detail or "签到已记录", py + 150, 40, w,
-                           fill=(60, 60, 60))
+            self._centered(draw, msg.detail or "签到已记录", py + 150, 40, w, fill=(60, 60, 60))
         return np.asarray(canvas)
 
     def _centered(
-        self, draw: ImageDraw.ImageDraw, text: str, y: int, px: int, w: int,
+        self,
+        draw: ImageDraw.ImageDraw,
+        text: str,
+        y: int,
+        px: int,
+        w: int,
         fill: tuple[int, int, int] = (255, 255, 255),
     ) -> None:
         font = self.font(px)
@@ -232,7 +248,9 @@ class TkDisplay:
         try:
             self._root = tkinter.Tk()
         except tkinter.TclError as exc:
-            raise DisplayError(f"无法打开屏幕窗口（{exc}）：请在图形桌面下运行，或使用 --headless") from exc
+            raise DisplayError(
+                f"无法打开屏幕窗口（{exc}）：请在图形桌面下运行，或使用 --headless"
+            ) from exc
         self._root.title(title)
         self._root.configure(background="black")
         if fullscreen:

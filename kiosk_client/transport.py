@@ -81,14 +81,19 @@ def kiosk_url(server: str) -> str:
     parts = urlsplit(server.strip())
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
-        raise BadServerUrl(f"服务器地址无效：{server}（应为 http://主机:端口 或 ws://主机:端口/ws/kiosk）")
+        raise BadServerUrl(
+            f"服务器地址无效：{server}（应为 http://主机:端口 或 ws://主机:端口/ws/kiosk）"
+        )
     path = parts.path if parts.path not in ("", "/") else KIOSK_PATH
     return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
 
 
 _REFUSALS = {
     CloseCode.BAD_TOKEN: ("bad_token", "服务器拒绝了本报到机：令牌（token）无效或已被吊销"),
-    CloseCode.UNKNOWN_MEETING: ("unknown_meeting", "服务器上没有这个会议（会议编号错误或会议已结束）"),
+    CloseCode.UNKNOWN_MEETING: (
+        "unknown_meeting",
+        "服务器上没有这个会议（会议编号错误或会议已结束）",
+    ),
 }
 
 

@@ -48,7 +48,11 @@ class FakeServer:
     """The fake server; `start()` / `stop()` from the test thread."""
 
     def __init__(
-        self, *, token: str = "good", meeting_id: int = 1, checkin_after: int = 3,
+        self,
+        *,
+        token: str = "good",
+        meeting_id: int = 1,
+        checkin_after: int = 3,
         port: int = 0,
     ) -> None:
         self.token = token
@@ -69,8 +73,12 @@ class FakeServer:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"frames": list(self.frames), "acks": list(self.acks),
-                    "hellos": list(self.hellos), "checkins_sent": self.checkins_sent}
+            return {
+                "frames": list(self.frames),
+                "acks": list(self.acks),
+                "hellos": list(self.hellos),
+                "checkins_sent": self.checkins_sent,
+            }
 
     async def _handler(self, ws: ServerConnection) -> None:
         hello = Hello.model_validate_json(await ws.recv())
@@ -82,12 +90,15 @@ class FakeServer:
         if hello.meeting_id != self.meeting_id:
             await ws.close(CloseCode.UNKNOWN_MEETING, "unknown meeting")
             return
-        await ws.send(Welcome(
-            kiosk="大厅入口 1 号机",
-            meeting=MeetingInfo(id=self.meeting_id, title="第十七届人民代表大会第三次会议",
-                                window_open=True),
-            server_time=datetime.now(UTC),
-        ).model_dump_json())
+        await ws.send(
+            Welcome(
+                kiosk="大厅入口 1 号机",
+                meeting=MeetingInfo(
+                    id=self.meeting_id, title="第十七届人民代表大会第三次会议", window_open=True
+                ),
+                server_time=datetime.now(UTC),
+            ).model_dump_json()
+        )
         async for data in ws:
             if isinstance(data, str):
                 msg = kiosk_message.validate_json(data)
@@ -104,26 +115,48 @@ class FakeServer:
             with self._lock:
                 self.frames.append(header)
                 if self.checked_in_at is not None:
-                    face = FaceResult(box=box, track_id=1, state=FaceState.ALREADY,
-                                      person=ZHANG, checked_in_at=self.checked_in_at)
+                    face = FaceResult(
+                        box=box,
+                        track_id=1,
+                        state=FaceState.ALREADY,
+                        person=ZHANG,
+                        checked_in_at=self.checked_in_at,
+                    )
                 else:
                     self._agree += 1
                     if self._agree >= self.checkin_after:
                         self.checked_in_at = header.captured_at
                         self.checkins_sent += 1
                         send_checkin = True
-                        face = FaceResult(box=box, track_id=1, state=FaceState.CONFIRMED,
-                                          person=ZHANG, checked_in_at=header.captured_at)
+                        face = FaceResult(
+                            box=box,
+                            track_id=1,
+                            state=FaceState.CONFIRMED,
+                            person=ZHANG,
+                            checked_in_at=header.captured_at,
+                        )
                     else:
-                        face = FaceResult(box=box, track_id=1, state=FaceState.MATCHING,
-                                          progress=self._agree / self.checkin_after)
-            await ws.send(Result(frame_id=header.frame_id, captured_at=header.captured_at,
-                                 faces=[face]).model_dump_json())
+                        face = FaceResult(
+                            box=box,
+                            track_id=1,
+                            state=FaceState.MATCHING,
+                            progress=self._agree / self.checkin_after,
+                        )
+            await ws.send(
+                Result(
+                    frame_id=header.frame_id, captured_at=header.captured_at, faces=[face]
+                ).model_dump_json()
+            )
             if send_checkin:
-                await ws.send(CheckIn(checkin_id=1, person=ZHANG,
-                                      checked_in_at=header.captured_at,
-                                      delayed=header.buffered,
-                                      frame_id=header.frame_id).model_dump_json())
+                await ws.send(
+                    CheckIn(
+                        checkin_id=1,
+                        person=ZHANG,
+                        checked_in_at=header.captured_at,
+                        delayed=header.buffered,
+                        frame_id=header.frame_id,
+                    ).model_dump_json()
+                )
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()

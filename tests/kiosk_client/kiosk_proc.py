@@ -21,11 +21,13 @@ class KioskProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = [*BAODAO, "kiosk", "run", *args]
         self.events: list[dict[str, Any]] = []
+        self.result: tuple[int, str] | None = None
         self.stray: list[str] = []  # stdout lines that are not JSON (must stay empty)
         self._cond = threading.Condition()
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=full_env)
+        self.proc = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
+        )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -67,6 +69,8 @@ class KioskProcess:
 
     def wait(self, timeout: float = 60) -> tuple[int, str]:
         """Wait for exit; returns (exit code, stderr)."""
+        if self.result is not None:
+            return self.result
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -77,6 +81,7 @@ class KioskProcess:
         err = self.proc.stderr.read()
         self.proc.stderr.close()
         self.proc.stdout.close()
+        self.result = (code, err)
         return code, err
 
     def kill(self) -> None:

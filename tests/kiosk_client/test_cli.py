@@ -31,16 +31,35 @@ def test_unreadable_video_file(tmp_path, content, words):
 
 
 def test_bad_server_url(tmp_path):
-    kiosk = KioskProcess("--server", "ftp://nowhere", "--token", "t", "--meeting", "1",
-                         "--source", "99", "--queue-dir", str(tmp_path / "q"))
+    kiosk = KioskProcess(
+        "--server",
+        "ftp://nowhere",
+        "--token",
+        "t",
+        "--meeting",
+        "1",
+        "--source",
+        "99",
+        "--queue-dir",
+        str(tmp_path / "q"),
+    )
     code, err = kiosk.wait(60)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "服务器地址无效" in err
 
 
 def test_missing_font_in_screen_mode(tmp_path, faces_dir):
-    kiosk = KioskProcess("--server", "http://127.0.0.1:9", "--token", "t", "--meeting", "1",
-                         "--source", str(faces_dir / "fixtures" / "single"),
-                         "--queue-dir", str(tmp_path / "q"),
-                         env={"BAODAO_KIOSK_FONT": str(tmp_path / "none.ttc")})
+    kiosk = KioskProcess(
+        "--server",
+        "http://127.0.0.1:9",
+        "--token",
+        "t",
+        "--meeting",
+        "1",
+        "--source",
+        str(faces_dir / "fixtures" / "single"),
+        "--queue-dir",
+        str(tmp_path / "q"),
+        env={"BAODAO_KIOSK_FONT": str(tmp_path / "none.ttc")},
+    )
     code, err = kiosk.wait(60)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "字体" in err

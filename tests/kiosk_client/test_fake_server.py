@@ -20,12 +20,34 @@ def server():
     srv.stop()
 
 
-def kiosk_args(port: int, source: Path, queue: Path, *, token: str = "good", meeting: int = 1,
-               extra: tuple[str, ...] = ()) -> list[str]:
+def kiosk_args(
+    port: int,
+    source: Path,
+    queue: Path,
+    *,
+    token: str = "good",
+    meeting: int = 1,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
     return [
-        "--server", f"http://127.0.0.1:{port}", "--token", token, "--meeting", str(meeting),
-        "--source", str(source), "--headless", "--fps", "10", "--queue-dir", str(queue),
-        "--buffer-rate", "30", "--retry-max", "1", *extra,
+        "--server",
+        f"http://127.0.0.1:{port}",
+        "--token",
+        token,
+        "--meeting",
+        str(meeting),
+        "--source",
+        str(source),
+        "--headless",
+        "--fps",
+        "10",
+        "--queue-dir",
+        str(queue),
+        "--buffer-rate",
+        "30",
+        "--retry-max",
+        "1",
+        *extra,
     ]
 
 
@@ -54,8 +76,9 @@ def test_checkin_is_printed_and_acknowledged(server, faces_dir, tmp_path):
 )
 def test_refusal_exits_2_with_one_line(server, faces_dir, tmp_path, token, meeting, words):
     folder = face_folder(faces_dir, tmp_path / "src", FACES)
-    kiosk = KioskProcess(*kiosk_args(server.port, folder, tmp_path / "q", token=token,
-                                     meeting=meeting))
+    kiosk = KioskProcess(
+        *kiosk_args(server.port, folder, tmp_path / "q", token=token, meeting=meeting)
+    )
     code, err = kiosk.wait(60)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
@@ -103,3 +126,34 @@ def test_outage_buffers_survives_restart_and_uploads_once(faces_dir, tmp_path):
     assert snap["checkins_sent"] == 1 and snap["acks"] == [1]
     assert k2.of("connected") and len(k2.of("uploaded")) == 5
     assert list(queue.glob("*.frame")) == []
+
+
+def test_server_killed_mid_stream_then_back(faces_dir, tmp_path):
+    port = free_port()
+    srv = FakeServer(checkin_after=1000, port=port)  # never checks in: just answers
+    srv.start()
+    clip = faces_dir / "fixtures" / "video" / "short_hamilton_clip.mp4"
+    kiosk = KioskProcess(*kiosk_args(port, clip, tmp_path / "q", extra=("--realtime",)))
+    try:
+        kiosk.wait_for(lambda ev: any(e["event"] == "connected" for e in ev), 30)
+        srv.stop()  # the township network goes down mid-stream
+        kiosk.wait_for(lambda ev: any(e["event"] == "disconnected" for e in ev), 30)
+        kiosk.wait_for(lambda ev: sum(e["event"] == "buffered" for e in ev) >= 3, 30)
+        back = FakeServer(checkin_after=1000, port=port)
+        back.start()
+        try:
+            code, err = kiosk.wait(60)
+            snap = back.snapshot()
+        finally:
+            back.stop()
+    finally:
+        kiosk.kill()
+    assert code == 0, err
+    assert len(kiosk.of("connected")) == 2
+    buffered = {e["frame_id"] for e in kiosk.of("buffered")}
+    uploaded = [h.frame_id for h in snap["frames"] if h.buffered]
+    assert set(uploaded) == buffered and len(uploaded) == len(buffered)
+    live = [h for h in snap["frames"] if not h.buffered]
+    # After the backlog, live frames again; they were captured after the buffered ones.
+    assert all(h.frame_id > max(buffered) for h in live)
+    assert list((tmp_path / "q").glob("*.frame")) == []

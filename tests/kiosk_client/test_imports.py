@@ -16,13 +16,15 @@ def server_imports(path: Path) -> list[str]:
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names
-                                     if node.module in SERVER_PACKAGES]
+        elif isinstance(node, ast.ImportFrom) and node.level > 0:
+            names = ["<relative import>"]  # kiosk modules use absolute imports only
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
             if node.module in SERVER_PACKAGES:  # `from checkin import x` imports checkin.x
                 names = [f"{node.module}.{a.name}" for a in node.names]
         for name in names:
-            if name.split(".")[0] in SERVER_PACKAGES and name not in ALLOWED:
+            top = name.split(".")[0]
+            if (top in SERVER_PACKAGES or top.startswith("<")) and name not in ALLOWED:
                 found.append(name)
     return found
 

@@ -77,20 +77,31 @@ def test_prompts():
     assert face_message(face(FaceState.REJECTED, reason="face_too_small")).title == "请靠近一点"
     assert face_message(face(FaceState.NOT_ON_ROSTER, person=ZHANG)).detail == "请到服务台"
     assert face_message(face(FaceState.UNKNOWN)).detail == "请到服务台"
-    already = face_message(face(FaceState.ALREADY, person=ZHANG,
-                                checked_in_at=datetime(2026, 3, 1, 8, 41)))
+    already = face_message(
+        face(FaceState.ALREADY, person=ZHANG, checked_in_at=datetime(2026, 3, 1, 8, 41))
+    )
     assert already.title == "张三 代表，已报到 08:41"
     # The largest face decides; a tiny face in the background does not.
     small = FaceResult(box=(0, 20, 20, 0), track_id=2, state=FaceState.UNKNOWN)
-    assert pick_message([small, face(FaceState.REJECTED, reason="face_too_small")]).title == "请靠近一点"
+    assert (
+        pick_message([small, face(FaceState.REJECTED, reason="face_too_small")]).title
+        == "请靠近一点"
+    )
     assert pick_message([]) is None
 
 
 def test_face_events():
-    ev = face_event(face(FaceState.ALREADY, person=ZHANG, checked_in_at=AT.astimezone(UTC)),
-                    frame_id=5, buffered=False)
+    ev = face_event(
+        face(FaceState.ALREADY, person=ZHANG, checked_in_at=AT.astimezone(UTC)),
+        frame_id=5,
+        buffered=False,
+    )
     assert ev["event"] == "already" and ev["person"]["name"] == "张三" and ev["frame_id"] == 5
-    assert face_event(face(FaceState.REJECTED, reason="too_blurry"), frame_id=1,
-                      buffered=True) == {"event": "rejected", "reason": "too_blurry",
-                                         "frame_id": 1, "track_id": 1, "buffered": True}
+    assert face_event(face(FaceState.REJECTED, reason="too_blurry"), frame_id=1, buffered=True) == {
+        "event": "rejected",
+        "reason": "too_blurry",
+        "frame_id": 1,
+        "track_id": 1,
+        "buffered": True,
+    }
     assert face_event(face(FaceState.MATCHING), frame_id=1, buffered=False) is None

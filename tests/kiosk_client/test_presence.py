@@ -37,7 +37,9 @@ def test_score_prefers_larger_and_sharper_faces():
 def test_detector_on_real_photos(faces_dir):
     det = HogDetector()
     face = downscale(cv2.imread(str(faces_dir / "fixtures" / "single" / "obama.jpg")), 640)
-    scenery = downscale(cv2.imread(str(faces_dir / "fixtures" / "no_face" / "landscape_view.jpg")), 640)
+    scenery = downscale(
+        cv2.imread(str(faces_dir / "fixtures" / "no_face" / "landscape_view.jpg")), 640
+    )
     seen = check(face, det)
     assert seen.has_face and seen.largest_side >= 40
     assert not check(scenery, det).has_face

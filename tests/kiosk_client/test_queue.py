@@ -11,8 +11,9 @@ T0 = datetime(2026, 3, 1, 8, 41, tzinfo=UTC)
 
 
 def header(i: int) -> FrameHeader:
-    return FrameHeader(frame_id=1_700_000_000_000 + i, captured_at=T0 + timedelta(seconds=i),
-                       buffered=True)
+    return FrameHeader(
+        frame_id=1_700_000_000_000 + i, captured_at=T0 + timedelta(seconds=i), buffered=True
+    )
 
 
 def test_put_load_remove_in_capture_order(tmp_path):

@@ -68,9 +68,13 @@ def test_welcome_screenshot(font, faces_dir):
     assert msg.title == "张三 代表，报到成功 08:52"
     renderer = ScreenRenderer(font)
     h, w = frame.shape[:2]
-    view = ScreenView(meeting="第十七届人民代表大会第三次会议", online=True, message=msg,
-                      marks=(FaceMark((h // 5, 3 * w // 4, 4 * h // 5, w // 4), Tone.OK, "张三"),),
-                      clock="08:52")
+    view = ScreenView(
+        meeting="第十七届人民代表大会第三次会议",
+        online=True,
+        message=msg,
+        marks=(FaceMark((h // 5, 3 * w // 4, 4 * h // 5, w // 4), Tone.OK, "张三"),),
+        clock="08:52",
+    )
     rgb = renderer.render(frame, view)
     assert rgb.shape == (720, 1280, 3)
     OUT.mkdir(exist_ok=True)
@@ -83,7 +87,9 @@ def test_welcome_screenshot(font, faces_dir):
     assert (band.min(axis=2) > 240).sum() > 2000
     # Different names give different pixels: real glyphs, not identical tofu boxes.
     li = Person(id=8, number="D008", name="李四", role="deputy")
-    other = renderer.render(frame, ScreenView(message=checkin_message(li, datetime(2026, 3, 1, 8, 52))))
+    other = renderer.render(
+        frame, ScreenView(message=checkin_message(li, datetime(2026, 3, 1, 8, 52)))
+    )
     same = renderer.render(frame, ScreenView(message=msg))
     assert not np.array_equal(text_band(other), text_band(same))
 
