@@ -480,7 +480,9 @@ class KioskApp:
             return False
         was_queued = self._q_inflight.pop(frame_id, None) is not None
         if was_queued or frame_id in self.queue.ids():
-            await asyncio.to_thread(self.queue.remove, frame_id)
+            # Removed here, without yielding to the sender: otherwise it could see the file
+            # still queued but no longer in flight, and upload it a second time.
+            self.queue.remove(frame_id)
             return True
         return False
 
