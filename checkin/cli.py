@@ -9,6 +9,7 @@ import typer
 
 from checkin.errors import BaodaoError
 from checkin.runtime import open_runtime
+from kiosk_client.cli import kiosk_app
 from models import Role
 from models.db import session_scope
 
@@ -23,6 +24,7 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 user_app = typer.Typer(help="Staff accounts (admin, secretariat).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(kiosk_app, name="kiosk")  # `kiosk run` (the kiosk program) + server-side commands
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -1,0 +1,238 @@
+"""The connection to the server: a `Transport` protocol, its WebSocket implementation, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import ValidationError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from checkin.protocol import (
+    Ack,
+    CloseCode,
+    FrameHeader,
+    Hello,
+    Ping,
+    ServerMessage,
+    Welcome,
+    encode_frame,
+    server_message,
+)
+from kiosk_client.errors import BadServerUrl, ServerRefused
+
+logger = logging.getLogger(__name__)
+
+KIOSK_PATH = "/ws/kiosk"
+
+
+class ConnectionLost(Exception):
+    """The server could not be reached or the connection dropped: retry later."""
+
+
+class Transport(Protocol):
+    """How the kiosk talks to the server; tests may substitute their own."""
+
+    async def connect(self) -> Welcome: ...
+
+    async def send_frame(self, header: FrameHeader, jpeg: bytes) -> None: ...
+
+    async def send_ack(self, checkin_id: int) -> None: ...
+
+    async def recv(self) -> ServerMessage: ...
+
+    async def close(self) -> None: ...
+
+
+class Backoff:
+    """Exponential backoff with full jitter: delay n is uniform in [base, min(cap, base·2ⁿ)].
+
+    Jitter keeps many kiosks of one township from reconnecting in lockstep when the
+    network comes back.
+    """
+
+    def __init__(
+        self, base: float = 0.5, cap: float = 30.0, *, rng: random.Random | None = None
+    ) -> None:
+        if not 0 < base <= cap:
+            raise ValueError("need 0 < base <= cap")
+        self.base = base
+        self.cap = cap
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next(self) -> float:
+        """The delay before the next attempt."""
+        high = min(self.cap, self.base * 2.0**self.attempt)
+        self.attempt += 1
+        return self._rng.uniform(self.base, high)
+
+    def reset(self) -> None:
+        """Called after a successful connection."""
+        self.attempt = 0
+
+
+def kiosk_url(server: str) -> str:
+    """The WebSocket URL for --server: http(s)→ws(s); a bare host gets the /ws/kiosk path."""
+    parts = urlsplit(server.strip())
+    scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme.lower())
+    if scheme is None or not parts.hostname:
+        raise BadServerUrl(
+            f"服务器地址无效：{server}（应为 http://主机:端口 或 ws://主机:端口/ws/kiosk）"
+        )
+    path = parts.path if parts.path not in ("", "/") else KIOSK_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+_REFUSALS = {
+    CloseCode.BAD_TOKEN: ("bad_token", "服务器拒绝了本报到机：令牌（token）无效或已被吊销"),
+    CloseCode.UNKNOWN_MEETING: (
+        "unknown_meeting",
+        "服务器上没有这个会议（会议编号错误或会议已结束）",
+    ),
+}
+
+
+def _refusal(exc: ConnectionClosed) -> ServerRefused | None:
+    code = exc.rcvd.code if exc.rcvd is not None else None
+    if code in _REFUSALS:
+        name, text = _REFUSALS[CloseCode(code)]
+        reason = exc.rcvd.reason if exc.rcvd is not None else ""
+        return ServerRefused(f"{text}" + (f"（{reason}）" if reason else ""), code=name)
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionClosed):
+        frame = exc.rcvd
+        return f"连接已断开（{frame.code} {frame.reason}）" if frame else "连接已断开"
+    if isinstance(exc, InvalidStatus):
+        return f"服务器返回 HTTP {exc.response.status_code}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "服务器无法连接（拒绝连接）"
+    if isinstance(exc, TimeoutError):
+        return "连接超时"
+    return f"网络错误：{exc.__class__.__name__} {exc}"
+
+
+class WebSocketTransport:
+    """The kiosk protocol over one WebSocket connection at a time."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        token: str,
+        meeting_id: int,
+        client: str = "baodao-kiosk",
+        open_timeout: float = 10.0,
+        ping_interval: float = 5.0,
+    ) -> None:
+        self.url = kiosk_url(server)
+        self._hello = Hello(token=token, meeting_id=meeting_id, client=client[:100])
+        self._open_timeout = open_timeout
+        self._ping_interval = ping_interval
+        self._ws: ClientConnection | None = None
+
+    async def connect(self) -> Welcome:
+        """Open, say hello, wait for welcome; ServerRefused for a 4401/4404 close."""
+        await self.close()
+        try:
+            ws = await connect(
+                self.url,
+                open_timeout=self._open_timeout,
+                ping_interval=self._ping_interval,
+                ping_timeout=self._ping_interval * 2,
+                max_size=2**22,
+            )
+        except InvalidURI as exc:
+            raise BadServerUrl(f"服务器地址无效：{self.url}") from exc
+        except InvalidStatus as exc:
+            if exc.response.status_code in (401, 403, 404):
+                raise BadServerUrl(
+                    f"服务器地址不是报到服务：{self.url} 返回 HTTP {exc.response.status_code}"
+                ) from exc
+            raise ConnectionLost(_describe(exc)) from exc
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise ConnectionLost(_describe(exc)) from exc
+        self._ws = ws
+        try:
+            await ws.send(self._hello.model_dump_json())
+            while True:
+                msg = await asyncio.wait_for(self._recv_raw(ws), self._open_timeout)
+                if isinstance(msg, Welcome):
+                    return msg
+                logger.warning("握手时收到意外消息 %s", msg.type)
+        except ConnectionClosed as exc:
+            self._ws = None
+            refused = _refusal(exc)
+            if refused is not None:
+                raise refused from exc
+            raise ConnectionLost(_describe(exc)) from exc
+        except (OSError, TimeoutError) as exc:
+            await self.close()
+            raise ConnectionLost(_describe(exc)) from exc
+
+    async def _recv_raw(self, ws: ClientConnection) -> ServerMessage:
+        while True:
+            data = await ws.recv()
+            if isinstance(data, bytes):
+                logger.warning("忽略服务器发来的二进制消息")
+                continue
+            try:
+                return server_message.validate_json(data)
+            except ValidationError:
+                logger.warning("忽略无法识别的服务器消息：%.200s", data)
+
+    def _live(self) -> ClientConnection:
+        if self._ws is None:
+            raise ConnectionLost("未连接")
+        return self._ws
+
+    async def send_frame(self, header: FrameHeader, jpeg: bytes) -> None:
+        """Send one binary frame message."""
+        await self._send(encode_frame(header, jpeg))
+
+    async def send_ack(self, checkin_id: int) -> None:
+        """Acknowledge a check-in event."""
+        await self._send(Ack(checkin_id=checkin_id).model_dump_json())
+
+    async def send_ping(self) -> None:
+        """Application-level ping (the WebSocket layer pings on its own too)."""
+        await self._send(Ping().model_dump_json())
+
+    async def _send(self, data: str | bytes) -> None:
+        ws = self._live()
+        try:
+            await ws.send(data)
+        except ConnectionClosed as exc:
+            self._ws = None
+            refused = _refusal(exc)
+            if refused is not None:
+                raise refused from exc
+            raise ConnectionLost(_describe(exc)) from exc
+
+    async def recv(self) -> ServerMessage:
+        """The next server message; ConnectionLost or ServerRefused when the connection ends."""
+        ws = self._live()
+        try:
+            return await self._recv_raw(ws)
+        except ConnectionClosed as exc:
+            self._ws = None
+            refused = _refusal(exc)
+            if refused is not None:
+                raise refused from exc
+            raise ConnectionLost(_describe(exc)) from exc
+
+    async def close(self) -> None:
+        """Close the connection if open."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                await ws.close()
+            except Exception:  # closing a dead socket may fail in many ways; nothing to do
+                logger.debug("close failed", exc_info=True)
