@@ -34,7 +34,7 @@ def _staff(request: Request) -> User | None:
 
 def _to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
 def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:

@@ -10,13 +10,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkin import audit, meetings, reports
 from checkin.auth import SESSION_COOKIE, AdminUser, SessionDep, StaffUser
 from checkin.errors import InvalidInput, NotFound
 from checkin.events import MeetingChanged
-from models import BodyKind, Meeting, QuorumRule, Role, RosterRole, User
+from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, Role, RosterRole, User
 
 router = APIRouter(prefix="/api", tags=["meetings"])
 ws_router = APIRouter(tags=["live"])
@@ -281,6 +282,31 @@ def came_back(
     pid = _person_id(session, body)
     meetings.mark_return(session, meeting=m, deputy_id=pid, actor=_actor(user))
     return _done(request, session, meeting_id, "return", pid)
+
+
+@router.get("/meetings/{meeting_id}/audit")
+def meeting_audit(meeting_id: int, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+    """The meeting's audit trail: who did what, when, to whom, newest first."""
+    meetings.get_meeting(session, meeting_id)
+    rows = session.execute(
+        select(AuditEvent, Deputy.number)
+        .outerjoin(Deputy, Deputy.id == AuditEvent.deputy_id)
+        .where(AuditEvent.meeting_id == meeting_id)
+        .order_by(AuditEvent.id.desc())
+    ).all()
+    return [
+        {
+            "at": e.at.isoformat(),
+            "action": e.action,
+            "actor": e.actor,
+            "user_id": e.user_id,
+            "kiosk_id": e.kiosk_id,
+            "deputy_id": e.deputy_id,
+            "number": number,
+            "detail": e.detail,
+        }
+        for e, number in rows
+    ]
 
 
 def _download(data: bytes, filename: str, media_type: str) -> Response:

@@ -44,9 +44,9 @@
       const tr = document.createElement("tr");
       tr.dataset.number = p.number; tr.dataset.state = p.state;
       const method = p.method_label + (p.reason ? "（" + p.reason + "）" : "");
-      for (const [cls, text] of [["", p.number], ["name", p.name], ["", p.unit], ["", p.role_label],
-          ["state", p.state_label + (p.on_leave && p.state !== "leave" ? "（曾请假）" : "")],
-          ["time", p.time], ["method", method]]) {
+      for (const [cls, text] of [["", p.number], ["col-name", p.name], ["", p.unit], ["", p.role_label],
+          ["col-state", p.state_label + (p.on_leave && p.state !== "leave" ? "（曾请假）" : "")],
+          ["col-time", p.time], ["col-method", method]]) {
         const td = document.createElement("td"); if (cls) td.className = cls; td.textContent = text; tr.append(td);
       }
       const td = document.createElement("td");
