@@ -92,9 +92,10 @@ def build_sheet(session: Session, meeting_id: int, *, zone: str = "Asia/Shanghai
 
 
 def _footer(sheet: Sheet) -> list[list[str | int]]:
+    counts: list[list[str | int]] = [[label, value] for label, value in sheet.counts]
     return [
         [],
-        *([label, value] for label, value in sheet.counts),
+        *counts,
         ["法定人数规则", sheet.rule_label],
         ["宣布", sheet.announcement],
         [],

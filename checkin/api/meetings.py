@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import Response
@@ -172,7 +173,7 @@ def roster(
 ) -> list[dict[str, Any]]:
     """Every roster entry with its state; `q` filters by name or number."""
     meetings.get_meeting(session, meeting_id)
-    zone = meetings.ZoneInfo(request.app.state.settings.timezone)
+    zone = ZoneInfo(request.app.state.settings.timezone)
     lines = [meetings.line_dict(ln, zone) for ln in meetings.roster_lines(session, meeting_id)]
     q = q.strip()
     return [ln for ln in lines if not q or q in ln["name"] or ln["number"].startswith(q)]
