@@ -12,10 +12,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from checkin.api import accounts
+from checkin import pages
+from checkin.api import accounts, meetings
 from checkin.auth import TokenSigner
 from checkin.errors import BaodaoError
 from checkin.events import EventBus
+from checkin.live import LiveHub
 from checkin.settings import Settings
 from models.crypto import TemplateCipher
 from models.db import (
@@ -41,8 +43,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        await app.state.live.start()
+        try:
+            yield
+        finally:
+            await app.state.live.stop()
+            engine.dispose()
 
     app = FastAPI(title="Baodao 报到", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
@@ -51,6 +57,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.signer = TokenSigner(secret)
     app.state.cipher = TemplateCipher(secret)
     app.state.events = EventBus()  # publish only after the change is committed
+    app.state.live = LiveHub(app.state.sessions, settings)
+    app.state.events.subscribe(app.state.live.on_event)
 
     @app.exception_handler(BaodaoError)
     async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
@@ -86,4 +94,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         return JSONResponse({"status": "ready", "revision": current})
 
     app.include_router(accounts.router)
+    app.include_router(meetings.router)
+    app.include_router(meetings.ws_router)
+    pages.mount(app)
     return app

@@ -27,6 +27,17 @@ app.add_typer(user_app, name="user")
 app.add_typer(kiosk_app, name="kiosk")  # `kiosk run` (the kiosk program) + server-side commands
 
 
+def _register_secretariat() -> None:
+    from checkin.meeting_cli import body_app, meeting_app, report_app
+
+    app.add_typer(body_app, name="body")
+    app.add_typer(meeting_app, name="meeting")
+    app.add_typer(report_app, name="report")
+
+
+_register_secretariat()
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line to stderr; return the Exit to raise."""
     typer.echo(f"baodao: {' '.join(message.split())}", err=True)

@@ -64,6 +64,25 @@ class Settings(BaseSettings):
     max_frame_pixels: int = Field(
         4_000_000, ge=10_000, description="Largest kiosk frame size (width × height)"
     )
+    timezone: str = Field(
+        "Asia/Shanghai", description="Time zone for times shown on pages, sheets and the CLI"
+    )
+    live_heartbeat_seconds: float = Field(
+        15.0, ge=1.0, le=300.0, description="Heartbeat interval of the live status WebSocket"
+    )
+    live_poll_seconds: float = Field(
+        2.0,
+        ge=0.0,
+        le=300.0,
+        description="Re-check watched meetings this often for changes made by other processes "
+        "(CLI, other servers without Redis); 0 turns it off",
+    )
+    live_send_timeout_seconds: float = Field(
+        2.0,
+        ge=0.1,
+        le=60.0,
+        description="Dashboards slower than this to take a message are dropped",
+    )
     workers: int = Field(0, ge=0, le=64, description="Face worker processes; 0 means one per core")
 
     @field_validator("secret_key")
@@ -73,6 +92,17 @@ class Settings(BaseSettings):
             v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16
         ):
             raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
         return v
 
     def ensure_data_dir(self) -> Path:

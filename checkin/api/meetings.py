@@ -1,0 +1,371 @@
+"""Secretariat REST API: bodies, meetings, rosters, leave, make-up check-in, undo, departure,
+the live status WebSocket and the attendance sheet downloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from checkin import audit, meetings, reports
+from checkin.auth import SESSION_COOKIE, AdminUser, SessionDep, StaffUser
+from checkin.errors import InvalidInput, NotFound
+from checkin.events import MeetingChanged
+from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, Role, RosterRole, User
+
+router = APIRouter(prefix="/api", tags=["meetings"])
+ws_router = APIRouter(tags=["live"])
+
+
+class BodyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: BodyKind = BodyKind.CONGRESS
+
+
+class BodyRead(BaseModel):
+    id: int
+    name: str
+    kind: BodyKind
+
+
+class MeetingCreate(BaseModel):
+    body_id: int
+    title: str = Field(min_length=1, max_length=200)
+    starts_at: datetime
+    window_opens_at: datetime | None = None
+    window_closes_at: datetime | None = None
+    rule: QuorumRule = QuorumRule.TWO_THIRDS
+    numerator: int | None = Field(None, ge=1)
+    denominator: int | None = Field(None, ge=1)
+    deputy_ids: list[int] | None = None  # None: the body's seated deputies
+
+
+class MeetingRead(BaseModel):
+    id: int
+    body_id: int
+    title: str
+    starts_at: datetime
+    window_opens_at: datetime | None
+    window_closes_at: datetime | None
+    rule: QuorumRule
+    numerator: int | None
+    denominator: int | None
+    state: str
+
+
+class PersonRef(BaseModel):
+    """A person by database id or by 代表编号."""
+
+    deputy_id: int | None = None
+    number: str | None = None
+
+
+class RosterAdd(PersonRef):
+    role: RosterRole = RosterRole.DEPUTY
+
+
+class WithReason(PersonRef):
+    reason: str = Field("", max_length=500)
+
+
+class LeaveUpdate(WithReason):
+    on_leave: bool = True
+
+
+def _actor(user: User) -> audit.Actor:
+    return audit.Actor(user.username, user_id=user.id)
+
+
+def _meeting_read(m: Meeting) -> MeetingRead:
+    return MeetingRead(
+        id=m.id,
+        body_id=m.body_id,
+        title=m.title,
+        starts_at=m.starts_at,
+        window_opens_at=m.window_opens_at,
+        window_closes_at=m.window_closes_at,
+        rule=m.quorum_rule,
+        numerator=m.quorum_numerator,
+        denominator=m.quorum_denominator,
+        state=m.state.value,
+    )
+
+
+def _person_id(session: Session, ref: PersonRef) -> int:
+    if ref.deputy_id is not None:
+        return meetings.find_person(session, ref.deputy_id).id
+    if ref.number:
+        return meetings.find_person(session, ref.number.strip()).id
+    raise InvalidInput("请指定代表 (give deputy_id or number)")
+
+
+def _status(request: Request, session: Session, meeting_id: int) -> dict[str, Any]:
+    return meetings.status(session, meeting_id, zone=request.app.state.settings.timezone)
+
+
+def _done(
+    request: Request, session: Session, meeting_id: int, kind: str, deputy_id: int | None = None
+) -> dict[str, Any]:
+    """Commit, publish the change (only now), and answer with the new status."""
+    session.commit()
+    request.app.state.events.publish(MeetingChanged(meeting_id, kind, deputy_id))
+    return _status(request, session, meeting_id)
+
+
+@router.post("/bodies", status_code=201)
+def create_body(body: BodyCreate, admin: AdminUser, session: SessionDep) -> BodyRead:
+    b = meetings.create_body(session, name=body.name, kind=body.kind, actor=_actor(admin))
+    return BodyRead(id=b.id, name=b.name, kind=b.kind)
+
+
+@router.get("/bodies")
+def list_bodies(_: StaffUser, session: SessionDep) -> list[BodyRead]:
+    return [BodyRead(id=b.id, name=b.name, kind=b.kind) for b in meetings.get_all_bodies(session)]
+
+
+@router.post("/meetings", status_code=201)
+def create_meeting(body: MeetingCreate, user: StaffUser, session: SessionDep) -> MeetingRead:
+    """Create a meeting; the roster defaults to the body's seated deputies."""
+    m = meetings.create_meeting(
+        session,
+        body_id=body.body_id,
+        title=body.title,
+        starts_at=body.starts_at,
+        window_opens_at=body.window_opens_at,
+        window_closes_at=body.window_closes_at,
+        rule=body.rule,
+        numerator=body.numerator,
+        denominator=body.denominator,
+        deputy_ids=body.deputy_ids,
+        actor=_actor(user),
+    )
+    return _meeting_read(m)
+
+
+@router.get("/meetings")
+def list_meetings(_: StaffUser, session: SessionDep) -> list[MeetingRead]:
+    return [_meeting_read(m) for m in meetings.get_all_meetings(session)]
+
+
+@router.get("/meetings/{meeting_id}")
+def get_meeting(meeting_id: int, _: StaffUser, session: SessionDep) -> MeetingRead:
+    return _meeting_read(meetings.get_meeting(session, meeting_id))
+
+
+@router.get("/meetings/{meeting_id}/status")
+def meeting_status(
+    meeting_id: int, request: Request, _: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """应到/实到/请假/缺席…, the required count, the announcement, and lists for pages."""
+    return _status(request, session, meeting_id)
+
+
+@router.get("/meetings/{meeting_id}/roster")
+def roster(
+    meeting_id: int, request: Request, _: StaffUser, session: SessionDep, q: str = ""
+) -> list[dict[str, Any]]:
+    """Every roster entry with its state; `q` filters by name or number."""
+    meetings.get_meeting(session, meeting_id)
+    zone = ZoneInfo(request.app.state.settings.timezone)
+    lines = [meetings.line_dict(ln, zone) for ln in meetings.roster_lines(session, meeting_id)]
+    q = q.strip()
+    return [ln for ln in lines if not q or q in ln["name"] or ln["number"].startswith(q)]
+
+
+@router.post("/meetings/{meeting_id}/roster", status_code=201)
+def roster_add(
+    meeting_id: int, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    m = meetings.get_meeting(session, meeting_id)
+    pid = _person_id(session, body)
+    meetings.add_to_roster(session, meeting=m, deputy_id=pid, role=body.role, actor=_actor(user))
+    return _done(request, session, meeting_id, "roster", pid)
+
+
+@router.delete("/meetings/{meeting_id}/roster/{deputy_id}")
+def roster_remove(
+    meeting_id: int, deputy_id: int, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    m = meetings.get_meeting(session, meeting_id)
+    meetings.remove_from_roster(session, meeting=m, deputy_id=deputy_id, actor=_actor(user))
+    return _done(request, session, meeting_id, "roster", deputy_id)
+
+
+@router.post("/meetings/{meeting_id}/open")
+def open_window(
+    meeting_id: int, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """Open the check-in window now."""
+    meetings.open_window(
+        session, meeting=meetings.get_meeting(session, meeting_id), actor=_actor(user)
+    )
+    return _done(request, session, meeting_id, "window")
+
+
+@router.post("/meetings/{meeting_id}/close")
+def close_window(
+    meeting_id: int, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """Close the check-in window now."""
+    m = meetings.get_meeting(session, meeting_id)
+    meetings.close_window(session, meeting=m, actor=_actor(user))
+    return _done(request, session, meeting_id, "window")
+
+
+@router.post("/meetings/{meeting_id}/leave")
+def leave(
+    meeting_id: int, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """Register 请假 (reason required), or cancel it with on_leave=false."""
+    m = meetings.get_meeting(session, meeting_id)
+    pid = _person_id(session, body)
+    meetings.set_leave(
+        session,
+        meeting=m,
+        deputy_id=pid,
+        reason=body.reason,
+        on_leave=body.on_leave,
+        actor=_actor(user),
+    )
+    return _done(request, session, meeting_id, "leave", pid)
+
+
+@router.post("/meetings/{meeting_id}/checkin")
+def manual_checkin(
+    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """手动补签到 (reason required)."""
+    m = meetings.get_meeting(session, meeting_id)
+    pid = _person_id(session, body)
+    meetings.manual_checkin(
+        session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user)
+    )
+    return _done(request, session, meeting_id, "checkin", pid)
+
+
+@router.post("/meetings/{meeting_id}/undo")
+def undo(
+    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """Undo a check-in (reason required)."""
+    m = meetings.get_meeting(session, meeting_id)
+    pid = _person_id(session, body)
+    meetings.undo_checkin(session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user))
+    return _done(request, session, meeting_id, "undo", pid)
+
+
+@router.post("/meetings/{meeting_id}/departure")
+def departure(
+    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """中途退场."""
+    m = meetings.get_meeting(session, meeting_id)
+    pid = _person_id(session, body)
+    meetings.mark_departure(
+        session, meeting=m, deputy_id=pid, reason=body.reason or None, actor=_actor(user)
+    )
+    return _done(request, session, meeting_id, "departure", pid)
+
+
+@router.post("/meetings/{meeting_id}/return")
+def came_back(
+    meeting_id: int, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
+) -> dict[str, Any]:
+    """A departed person is back."""
+    m = meetings.get_meeting(session, meeting_id)
+    pid = _person_id(session, body)
+    meetings.mark_return(session, meeting=m, deputy_id=pid, actor=_actor(user))
+    return _done(request, session, meeting_id, "return", pid)
+
+
+@router.get("/meetings/{meeting_id}/audit")
+def meeting_audit(meeting_id: int, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+    """The meeting's audit trail: who did what, when, to whom, newest first."""
+    meetings.get_meeting(session, meeting_id)
+    rows = session.execute(
+        select(AuditEvent, Deputy.number)
+        .outerjoin(Deputy, Deputy.id == AuditEvent.deputy_id)
+        .where(AuditEvent.meeting_id == meeting_id)
+        .order_by(AuditEvent.id.desc())
+    ).all()
+    return [
+        {
+            "at": e.at.isoformat(),
+            "action": e.action,
+            "actor": e.actor,
+            "user_id": e.user_id,
+            "kiosk_id": e.kiosk_id,
+            "deputy_id": e.deputy_id,
+            "number": number,
+            "detail": e.detail,
+        }
+        for e, number in rows
+    ]
+
+
+def _download(data: bytes, filename: str, media_type: str) -> Response:
+    disposition = f'attachment; filename="sheet{filename[filename.rfind(".") :]}"; ' + (
+        f"filename*=UTF-8''{quote(filename)}"
+    )
+    return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get("/meetings/{meeting_id}/sheet.xlsx")
+def sheet_xlsx(meeting_id: int, request: Request, _: StaffUser, session: SessionDep) -> Response:
+    """The attendance sheet as an Excel workbook."""
+    sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
+    return _download(
+        reports.sheet_xlsx(sheet),
+        f"{sheet.title}-签到表.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@router.get("/meetings/{meeting_id}/sheet.csv")
+def sheet_csv(meeting_id: int, request: Request, _: StaffUser, session: SessionDep) -> Response:
+    """The attendance sheet as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
+    sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
+    return _download(
+        reports.sheet_csv(sheet).encode("utf-8-sig"),
+        f"{sheet.title}-签到表.csv",
+        "text/csv; charset=utf-8",
+    )
+
+
+def _ws_user(ws: WebSocket) -> User | None:
+    header = ws.headers.get("authorization", "")
+    token = (
+        header[7:].strip()
+        if header.lower().startswith("bearer ")
+        else ws.query_params.get("token") or ws.cookies.get(SESSION_COOKIE)
+    )
+    uid = ws.app.state.signer.user_id(token) if token else None
+    if uid is None:
+        return None
+    with ws.app.state.sessions() as session:
+        user = session.get(User, uid)
+        ok = user is not None and user.active and user.role in (Role.ADMIN, Role.SECRETARIAT)
+        return user if ok else None
+
+
+@ws_router.websocket("/ws/meetings/{meeting_id}/live")
+async def live(ws: WebSocket, meeting_id: int) -> None:
+    """Snapshot on connect, then one message per committed change, and heartbeats."""
+    await ws.accept()
+    if _ws_user(ws) is None:
+        await ws.close(code=4401, reason="login required")
+        return
+    with ws.app.state.sessions() as session:
+        try:
+            meetings.get_meeting(session, meeting_id)
+        except NotFound:
+            await ws.close(code=4404, reason=f"no meeting {meeting_id}")
+            return
+    await ws.app.state.live.serve(ws, meeting_id)

@@ -1,0 +1,262 @@
+"""Live status hub: per-meeting WebSocket subscribers, a snapshot on connect, then changes.
+
+Messages are `{"topic", "seq", ...}` JSON objects:
+- `snapshot` on connect (and on a client's `{"type": "resync"}`), with the current `seq`;
+- `status` after every committed change: `seq` increases by exactly one per meeting, so a
+  client that sees a gap asks for a resync; `committed_at` is the server's wall-clock time
+  (epoch seconds) at which the change was published, right after its commit;
+- `heartbeat` every `live_heartbeat_seconds`, carrying the current `seq`.
+
+Changes arrive from the in-process EventBus (routes and the face matcher publish after
+commit). With `redis_url` set they go through Redis pub/sub instead, so every `baodao serve`
+process (and the CLI) reaches every dashboard. Meetings with watchers are also re-read every
+`live_poll_seconds`, so a change made elsewhere without Redis still shows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy.orm import Session, sessionmaker
+
+from checkin import meetings
+from checkin.errors import NotFound
+from checkin.events import Event, MeetingChanged
+from checkin.settings import Settings
+
+logger = logging.getLogger(__name__)
+REDIS_CHANNEL = "baodao:meeting-changed"
+CHANGE_FIELDS = ("expected", "present", "on_leave", "absent", "late", "left_early")
+
+
+def encode_change(event: MeetingChanged, committed_at: float) -> str:
+    """The Redis wire form of a change."""
+    return json.dumps(
+        {
+            "meeting_id": event.meeting_id,
+            "kind": event.kind,
+            "deputy_id": event.deputy_id,
+            "committed_at": committed_at,
+        }
+    )
+
+
+def publish_to_redis(redis_url: str, event: MeetingChanged) -> None:
+    """Publish a committed change from a process without a hub (the CLI)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=2)
+    try:
+        client.publish(REDIS_CHANNEL, encode_change(event, time.time()))
+    finally:
+        client.close()
+
+
+class _Meeting:
+    """Subscribers and sequence of one meeting."""
+
+    def __init__(self) -> None:
+        self.sockets: set[WebSocket] = set()
+        self.seq = 0
+        self.last: dict[str, Any] | None = None
+        self.lock = asyncio.Lock()
+
+
+class LiveHub:
+    """Fans meeting status out to dashboards; dead sockets never break a broadcast."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        *,
+        status: Callable[[Session, int], dict[str, Any]] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._status_fn = status or (lambda s, mid: meetings.status(s, mid, zone=settings.timezone))
+        self._meetings: dict[int, _Meeting] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._redis: Any = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tasks.append(asyncio.create_task(self._heartbeat()))
+        if self._settings.live_poll_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._poll()))
+        if self._settings.redis_url:
+            import redis.asyncio as aioredis
+
+            self._redis = aioredis.Redis.from_url(self._settings.redis_url)
+            self._tasks.append(asyncio.create_task(self._redis_listen()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    # --- incoming changes -------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """EventBus subscriber; called right after a commit, from any thread."""
+        if not isinstance(event, MeetingChanged) or self._loop is None:
+            return
+        committed_at = time.time()
+        self._loop.call_soon_threadsafe(self._dispatch, event, committed_at)
+
+    def _dispatch(self, event: MeetingChanged, committed_at: float) -> None:
+        if self._redis is not None:
+            asyncio.create_task(self._publish_redis(event, committed_at))
+        else:
+            self._schedule(event.meeting_id, event.kind, committed_at)
+
+    async def _publish_redis(self, event: MeetingChanged, committed_at: float) -> None:
+        try:
+            await self._redis.publish(REDIS_CHANNEL, encode_change(event, committed_at))
+        except Exception:
+            logger.exception("Redis publish failed; pushing to this process's dashboards only")
+            self._schedule(event.meeting_id, event.kind, committed_at)
+
+    async def _redis_listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.subscribe(REDIS_CHANNEL)
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    data = json.loads(message["data"])
+                    self._schedule(
+                        int(data["meeting_id"]), str(data["kind"]), float(data["committed_at"])
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Redis subscription lost; retrying in 1 s")
+                await asyncio.sleep(1)
+
+    def _schedule(self, meeting_id: int, kind: str, committed_at: float | None) -> None:
+        if meeting_id in self._meetings:
+            asyncio.create_task(self._push(meeting_id, kind, committed_at))
+
+    # --- pushing ----------------------------------------------------------------------
+
+    def _read_status(self, meeting_id: int) -> dict[str, Any]:
+        with self._sessions() as session:
+            return self._status_fn(session, meeting_id)
+
+    async def _push(
+        self,
+        meeting_id: int,
+        kind: str,
+        committed_at: float | None,
+        *,
+        only_if_changed: bool = False,
+    ) -> None:
+        m = self._meetings.get(meeting_id)
+        if m is None:
+            return
+        async with m.lock:  # one push at a time per meeting keeps seq in order
+            try:
+                snap = await asyncio.to_thread(self._read_status, meeting_id)
+            except NotFound:
+                return
+            except Exception:
+                logger.exception("status of meeting %s could not be read", meeting_id)
+                return
+            if only_if_changed and snap == m.last:
+                return
+            m.seq += 1
+            m.last = snap
+            message = {
+                "topic": "status",
+                "seq": m.seq,
+                "kind": kind,
+                "committed_at": committed_at,
+                "payload": snap,
+            }
+            await self._broadcast(m, json.dumps(message, ensure_ascii=False))
+
+    async def _broadcast(self, m: _Meeting, text: str) -> None:
+        sockets = list(m.sockets)
+        if not sockets:
+            return
+        timeout = self._settings.live_send_timeout_seconds
+        results = await asyncio.gather(
+            *(asyncio.wait_for(ws.send_text(text), timeout) for ws in sockets),
+            return_exceptions=True,
+        )
+        for ws, result in zip(sockets, results, strict=True):
+            if isinstance(result, BaseException):
+                m.sockets.discard(ws)
+                with contextlib.suppress(Exception):
+                    await ws.close(code=1011)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.live_heartbeat_seconds)
+            for m in list(self._meetings.values()):
+                text = json.dumps({"topic": "heartbeat", "seq": m.seq, "at": time.time()})
+                await self._broadcast(m, text)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.live_poll_seconds)
+            for meeting_id, m in list(self._meetings.items()):
+                if m.sockets:
+                    await self._push(meeting_id, "refresh", None, only_if_changed=True)
+
+    # --- subscribers ------------------------------------------------------------------
+
+    def watchers(self, meeting_id: int) -> int:
+        m = self._meetings.get(meeting_id)
+        return len(m.sockets) if m else 0
+
+    async def _snapshot(self, ws: WebSocket, meeting_id: int) -> None:
+        m = self._meetings[meeting_id]
+        async with m.lock:
+            snap = await asyncio.to_thread(self._read_status, meeting_id)
+            m.last = snap
+            text = json.dumps(
+                {"topic": "snapshot", "seq": m.seq, "payload": snap}, ensure_ascii=False
+            )
+            await ws.send_text(text)
+
+    async def serve(self, ws: WebSocket, meeting_id: int) -> None:
+        """Run one accepted dashboard connection until it goes away."""
+        m = self._meetings.setdefault(meeting_id, _Meeting())
+        try:
+            await self._snapshot(ws, meeting_id)
+            m.sockets.add(ws)
+            while True:
+                text = await ws.receive_text()
+                try:
+                    wanted = json.loads(text).get("type")
+                except (ValueError, AttributeError):
+                    wanted = None
+                if wanted == "resync":
+                    await self._snapshot(ws, meeting_id)
+                elif wanted == "ping":
+                    await ws.send_text(json.dumps({"topic": "pong", "seq": m.seq}))
+        except WebSocketDisconnect:
+            pass
+        except RuntimeError:  # the socket closed under us (e.g. dropped by a broadcast)
+            logger.debug("live socket of meeting %s closed", meeting_id)
+        finally:
+            m.sockets.discard(ws)

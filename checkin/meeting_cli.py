@@ -1,0 +1,300 @@
+"""`baodao body …`, `baodao meeting …` and `baodao report …`: the secretariat's commands."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlalchemy.orm import Session
+
+from checkin import audit, meetings, reports
+from checkin.errors import InvalidInput
+from checkin.events import MeetingChanged
+from checkin.runtime import Runtime, open_runtime
+from models import BodyKind, QuorumRule, RosterRole
+from models.db import session_scope
+
+logger = logging.getLogger(__name__)
+
+body_app = typer.Typer(help="Congress bodies (人大 / 主席团).", no_args_is_help=True)
+meeting_app = typer.Typer(
+    help="Meetings: roster, window, leave, check-in, status.", no_args_is_help=True
+)
+roster_app = typer.Typer(help="Add or remove people on a meeting's roster.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports: the attendance sheet.", no_args_is_help=True)
+meeting_app.add_typer(roster_app, name="roster")
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON")
+
+
+def _actor() -> audit.Actor:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return audit.Actor(f"cli:{who}"[:80])
+
+
+def _time(value: str | None, zone: str) -> datetime | None:
+    """ISO time; without an offset it is read in the configured time zone."""
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"时间格式应为 2026-12-01T09:00 (bad time {value!r})") from None
+    return t if t.tzinfo else t.replace(tzinfo=ZoneInfo(zone))
+
+
+def _change(rt: Runtime, meeting_id: int, kind: str, work: Callable[[Session], int | None]) -> None:
+    """Run `work` (returns the person id) in a transaction; after the commit, notify
+    live dashboards through Redis."""
+    with session_scope(rt.sessions) as session:
+        deputy_id = work(session)
+    if rt.settings.redis_url:
+        from checkin.live import publish_to_redis
+
+        try:
+            publish_to_redis(rt.settings.redis_url, MeetingChanged(meeting_id, kind, deputy_id))
+        except Exception:  # dashboards also re-read every few seconds
+            logger.warning("could not notify dashboards through Redis", exc_info=True)
+
+
+def _print_status(st: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(st, ensure_ascii=False, indent=2))
+        return
+    m = st["meeting"]
+    typer.echo(f"{m['body']} {m['title']}（会议 {m['id']}，签到窗口 {m['window']}）")
+    typer.echo(
+        f"应到 {st['expected']}  实到 {st['present']}  请假 {st['on_leave']}  "
+        f"缺席 {st['absent']}  迟到 {st['late']}  中途退场 {st['left_early']}  "
+        f"列席 {st['nonvoting_present']}/{st['nonvoting_expected']}"
+    )
+    typer.echo(f"法定人数 {st['required']}（{st['rule_label']}）")
+    typer.echo(st["announcement"])
+
+
+# --- bodies -------------------------------------------------------------------------
+
+
+@body_app.command("create")
+def body_create(
+    name: str, kind: BodyKind = typer.Option(BodyKind.CONGRESS, help="congress or presidium")
+) -> None:
+    """Create a congress (or presidium)."""
+    rt = open_runtime()
+    with session_scope(rt.sessions) as session:
+        body = meetings.create_body(session, name=name, kind=kind, actor=_actor())
+        typer.echo(f"{body.id}\t{body.name}")
+
+
+@body_app.command("list")
+def body_list() -> None:
+    rt = open_runtime()
+    with rt.sessions() as session:
+        for b in meetings.get_all_bodies(session):
+            typer.echo(f"{b.id}\t{b.kind.value}\t{b.name}")
+
+
+# --- meetings -----------------------------------------------------------------------
+
+
+@meeting_app.command("create")
+def meeting_create(
+    body: str = typer.Option(..., help="Body id or exact name"),
+    title: str = typer.Option(..., help="会议名称"),
+    starts_at: str = typer.Option(..., "--starts-at", help="Start, e.g. 2026-12-01T09:00"),
+    opens_at: str | None = typer.Option(None, "--opens-at", help="Check-in window opens"),
+    closes_at: str | None = typer.Option(None, "--closes-at", help="Check-in window closes"),
+    rule: QuorumRule = typer.Option(QuorumRule.TWO_THIRDS, help="two_thirds, majority or custom"),
+    fraction: str | None = typer.Option(None, help="For --rule custom: p/q, e.g. 3/5"),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Create a meeting; the roster is the body's seated deputies."""
+    numerator = denominator = None
+    if fraction:
+        try:
+            numerator, denominator = (int(x) for x in fraction.split("/"))
+        except ValueError:
+            raise InvalidInput(f"比例格式应为 p/q (bad fraction {fraction!r})") from None
+    rt = open_runtime()
+    zone = rt.settings.timezone
+    with session_scope(rt.sessions) as session:
+        b = meetings.get_body(session, body)
+        m = meetings.create_meeting(
+            session,
+            body_id=b.id,
+            title=title,
+            starts_at=_time(starts_at, zone),  # type: ignore[arg-type]
+            window_opens_at=_time(opens_at, zone),
+            window_closes_at=_time(closes_at, zone),
+            rule=rule,
+            numerator=numerator,
+            denominator=denominator,
+            actor=_actor(),
+        )
+        session.flush()
+        mid = m.id
+    with rt.sessions() as session:
+        st = meetings.status(session, mid, zone=zone)
+    if as_json:
+        typer.echo(json.dumps({"id": mid, **st}, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"created meeting {mid}: {st['meeting']['title']}, 应到代表 {st['expected']} 名")
+
+
+@meeting_app.command("list")
+def meeting_list(as_json: bool = JSON_OPT) -> None:
+    rt = open_runtime()
+    with rt.sessions() as session:
+        rows = [
+            {
+                "id": m.id,
+                "body": m.body.name,
+                "title": m.title,
+                "starts_at": m.starts_at.isoformat(),
+                "state": m.state.value,
+            }
+            for m in meetings.get_all_meetings(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    for r in [] if as_json else rows:
+        typer.echo(f"{r['id']}\t{r['state']}\t{r['starts_at']}\t{r['body']} {r['title']}")
+
+
+@meeting_app.command("status")
+def meeting_status(meeting_id: int, as_json: bool = JSON_OPT) -> None:
+    """应到 / 实到 / 请假 / 缺席, the quorum and the announcement."""
+    rt = open_runtime()
+    with rt.sessions() as session:
+        st = meetings.status(session, meeting_id, zone=rt.settings.timezone)
+    _print_status(st, as_json)
+
+
+def _act(meeting_id: int, number: str | None, kind: str, fn: Callable[..., Any], **kw: Any) -> None:
+    rt = open_runtime()
+
+    def work(session: Session) -> int | None:
+        m = meetings.get_meeting(session, meeting_id)
+        if number is None:
+            fn(session, meeting=m, actor=_actor(), **kw)
+            return None
+        pid = meetings.find_person(session, number).id
+        fn(session, meeting=m, deputy_id=pid, actor=_actor(), **kw)
+        return pid
+
+    _change(rt, meeting_id, kind, work)
+    with rt.sessions() as session:
+        st = meetings.status(session, meeting_id, zone=rt.settings.timezone)
+    _print_status(st, False)
+
+
+REASON = typer.Option(..., "--reason", help="原因 (required)")
+
+
+@meeting_app.command("open")
+def meeting_open(meeting_id: int) -> None:
+    """Open the check-in window now."""
+    _act(meeting_id, None, "window", meetings.open_window)
+
+
+@meeting_app.command("close")
+def meeting_close(meeting_id: int) -> None:
+    """Close the check-in window now."""
+    _act(meeting_id, None, "window", meetings.close_window)
+
+
+@meeting_app.command("leave")
+def meeting_leave(
+    meeting_id: int,
+    number: str = typer.Argument(..., help="代表编号"),
+    reason: str | None = typer.Option(None, "--reason", help="请假原因 (required)"),
+    cancel: bool = typer.Option(False, "--cancel", help="Cancel the leave"),
+) -> None:
+    """Register approved leave (请假), or cancel it."""
+    _act(meeting_id, number, "leave", meetings.set_leave, reason=reason, on_leave=not cancel)
+
+
+@meeting_app.command("checkin")
+def meeting_checkin(
+    meeting_id: int, number: str = typer.Argument(..., help="代表编号"), reason: str = REASON
+) -> None:
+    """手动补签到 (make-up check-in, reason required)."""
+    _act(meeting_id, number, "checkin", meetings.manual_checkin, reason=reason)
+
+
+@meeting_app.command("undo")
+def meeting_undo(
+    meeting_id: int, number: str = typer.Argument(..., help="代表编号"), reason: str = REASON
+) -> None:
+    """Undo a check-in (reason required)."""
+    _act(meeting_id, number, "undo", meetings.undo_checkin, reason=reason)
+
+
+@meeting_app.command("depart")
+def meeting_depart(
+    meeting_id: int,
+    number: str = typer.Argument(..., help="代表编号"),
+    reason: str | None = typer.Option(None, "--reason"),
+) -> None:
+    """中途退场."""
+    _act(meeting_id, number, "departure", meetings.mark_departure, reason=reason)
+
+
+@meeting_app.command("return")
+def meeting_return(meeting_id: int, number: str = typer.Argument(..., help="代表编号")) -> None:
+    """A departed person is back."""
+    _act(meeting_id, number, "return", meetings.mark_return)
+
+
+@roster_app.command("add")
+def roster_add(
+    meeting_id: int,
+    number: str = typer.Argument(..., help="代表编号"),
+    role: RosterRole = typer.Option(RosterRole.DEPUTY, help="deputy, nonvoting (列席) or staff"),
+) -> None:
+    """Put a person on the roster."""
+    _act(meeting_id, number, "roster", meetings.add_to_roster, role=role)
+
+
+@roster_app.command("remove")
+def roster_remove(meeting_id: int, number: str = typer.Argument(..., help="代表编号")) -> None:
+    """Take a person off the roster."""
+    _act(meeting_id, number, "roster", meetings.remove_from_roster)
+
+
+# --- reports ------------------------------------------------------------------------
+
+
+@report_app.command("sheet")
+def report_sheet(
+    meeting_id: int,
+    out: Path = typer.Option(..., "--out", help="File to write: .xlsx or .csv"),
+) -> None:
+    """Write the attendance sheet (签到表) as XLSX or CSV."""
+    suffix = out.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise InvalidInput("输出文件须为 .xlsx 或 .csv (--out must end in .xlsx or .csv)")
+    rt = open_runtime()
+    with rt.sessions() as session:
+        sheet = reports.build_sheet(session, meeting_id, zone=rt.settings.timezone)
+    data = (
+        reports.sheet_xlsx(sheet)
+        if suffix == ".xlsx"
+        else reports.sheet_csv(sheet).encode("utf-8-sig")
+    )
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInput(f"无法写入 {out}: {exc.strerror}") from None
+    typer.echo(f"wrote {out} ({len(sheet.rows)} rows)")
+    typer.echo(sheet.announcement)

@@ -1,0 +1,536 @@
+"""Secretariat services: bodies, meetings, rosters, window, leave, make-up, undo, departure.
+
+Every change is audited in the caller's transaction; the caller commits, then publishes
+MeetingChanged (routes do it, the CLI does it through Redis when configured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from checkin import audit
+from checkin.attendance import record_attendance, undo_attendance, window_state
+from checkin.errors import Conflict, InvalidInput, NotFound
+from checkin.quorum import CheckIn, QuorumRuleError, RosterPerson, Rule, compute_status
+from models import (
+    Attendance,
+    Body,
+    BodyKind,
+    CheckinMethod,
+    Deputy,
+    DeputyStatus,
+    Meeting,
+    MeetingState,
+    PersonKind,
+    QuorumRule,
+    RosterEntry,
+    RosterRole,
+    utcnow,
+)
+
+ROLE_LABELS = {"deputy": "代表", "nonvoting": "列席", "staff": "工作人员"}
+METHOD_LABELS = {"face": "人脸识别", "manual": "手动补签到"}
+LATEST_ARRIVALS = 12
+
+
+# --- bodies -------------------------------------------------------------------------
+
+
+def create_body(
+    session: Session, *, name: str, kind: BodyKind = BodyKind.CONGRESS, actor: audit.Actor
+) -> Body:
+    """Create a congress or presidium; Conflict if the name is taken."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("名称不能为空 (a body needs a name)")
+    if session.scalar(select(Body).where(Body.name == name)) is not None:
+        raise Conflict(f"「{name}」已存在 (body already exists)")
+    body = Body(name=name, kind=kind)
+    session.add(body)
+    session.flush()
+    audit.record(session, actor=actor, action="body.create", detail={"name": name, "kind": kind})
+    return body
+
+
+def get_body(session: Session, key: str | int) -> Body:
+    """A body by id or by exact name."""
+    body = None
+    if isinstance(key, int) or str(key).isdigit():
+        body = session.get(Body, int(key))
+    if body is None:
+        body = session.scalar(select(Body).where(Body.name == str(key)))
+    if body is None:
+        raise NotFound(f"没有这个会议机构 (no body {key!r})")
+    return body
+
+
+def get_all_bodies(session: Session) -> list[Body]:
+    return list(session.scalars(select(Body).order_by(Body.id)))
+
+
+# --- meetings -----------------------------------------------------------------------
+
+
+def _rule(kind: QuorumRule | str, numerator: int | None, denominator: int | None) -> Rule:
+    try:
+        return Rule(QuorumRule(kind).value, numerator, denominator)
+    except (QuorumRuleError, ValueError) as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def create_meeting(
+    session: Session,
+    *,
+    body_id: int,
+    title: str,
+    starts_at: datetime,
+    actor: audit.Actor,
+    window_opens_at: datetime | None = None,
+    window_closes_at: datetime | None = None,
+    rule: QuorumRule | str = QuorumRule.TWO_THIRDS,
+    numerator: int | None = None,
+    denominator: int | None = None,
+    deputy_ids: list[int] | None = None,
+) -> Meeting:
+    """Create a meeting; the roster is the body's seated deputies unless `deputy_ids` is given."""
+    body = session.get(Body, body_id)
+    if body is None:
+        raise NotFound(f"没有这个会议机构 (no body {body_id})")
+    if not title.strip():
+        raise InvalidInput("会议名称不能为空 (a meeting needs a title)")
+    for t in (starts_at, window_opens_at, window_closes_at):
+        if t is not None and t.tzinfo is None:
+            raise InvalidInput("时间必须带时区 (times need a time zone)")
+    if window_opens_at and window_closes_at and window_closes_at <= window_opens_at:
+        raise InvalidInput("签到截止时间必须晚于开始时间 (window closes before it opens)")
+    r = _rule(rule, numerator, denominator)
+    meeting = Meeting(
+        body_id=body.id,
+        title=title.strip(),
+        starts_at=starts_at,
+        window_opens_at=window_opens_at,
+        window_closes_at=window_closes_at,
+        quorum_rule=QuorumRule(r.kind),
+        quorum_numerator=r.numerator,
+        quorum_denominator=r.denominator,
+    )
+    session.add(meeting)
+    session.flush()
+    if deputy_ids is None:
+        deputy_ids = list(
+            session.scalars(
+                select(Deputy.id)
+                .where(
+                    Deputy.body_id == body.id,
+                    Deputy.status == DeputyStatus.SEATED,
+                    Deputy.kind == PersonKind.DEPUTY,
+                )
+                .order_by(Deputy.number)
+            )
+        )
+    for deputy_id in dict.fromkeys(deputy_ids):
+        if session.get(Deputy, deputy_id) is None:
+            raise NotFound(f"没有这位代表 (no person {deputy_id})")
+        session.add(RosterEntry(meeting_id=meeting.id, deputy_id=deputy_id))
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="meeting.create",
+        meeting_id=meeting.id,
+        detail={"title": meeting.title, "rule": r.kind, "roster": len(deputy_ids)},
+    )
+    return meeting
+
+
+def get_meeting(session: Session, meeting_id: int) -> Meeting:
+    meeting = session.get(Meeting, meeting_id)
+    if meeting is None:
+        raise NotFound(f"没有这个会议 (no meeting {meeting_id})")
+    return meeting
+
+
+def get_all_meetings(session: Session) -> list[Meeting]:
+    return list(session.scalars(select(Meeting).order_by(Meeting.starts_at.desc(), Meeting.id)))
+
+
+def find_person(session: Session, key: str | int) -> Deputy:
+    """A person by database id (int) or by 代表编号 (str)."""
+    person = (
+        session.get(Deputy, key)
+        if isinstance(key, int)
+        else session.scalar(select(Deputy).where(Deputy.number == key))
+    )
+    if person is None:
+        raise NotFound(f"没有这位代表 (no person {key!r})")
+    return person
+
+
+def _entry(session: Session, meeting: Meeting, deputy_id: int) -> RosterEntry:
+    entry = session.scalar(
+        select(RosterEntry).where(
+            RosterEntry.meeting_id == meeting.id, RosterEntry.deputy_id == deputy_id
+        )
+    )
+    if entry is None:
+        raise NotFound(f"此人不在本次会议名单上 (person {deputy_id} not on the roster)")
+    return entry
+
+
+def _active_attendance(session: Session, meeting: Meeting, deputy_id: int) -> Attendance | None:
+    row = session.scalar(
+        select(Attendance).where(
+            Attendance.meeting_id == meeting.id, Attendance.deputy_id == deputy_id
+        )
+    )
+    return row if row is not None and row.undone_at is None else None
+
+
+def add_to_roster(
+    session: Session,
+    *,
+    meeting: Meeting,
+    deputy_id: int,
+    role: RosterRole = RosterRole.DEPUTY,
+    actor: audit.Actor,
+) -> RosterEntry:
+    """Put a person on the roster as deputy, 列席 (nonvoting) or staff."""
+    find_person(session, deputy_id)
+    entry = RosterEntry(meeting_id=meeting.id, deputy_id=deputy_id, role=role)
+    try:
+        with session.begin_nested():
+            session.add(entry)
+    except IntegrityError:
+        raise Conflict(f"此人已在名单上 (person {deputy_id} already on the roster)") from None
+    audit.record(
+        session,
+        actor=actor,
+        action="roster.add",
+        meeting_id=meeting.id,
+        deputy_id=deputy_id,
+        detail={"role": role.value},
+    )
+    return entry
+
+
+def remove_from_roster(
+    session: Session, *, meeting: Meeting, deputy_id: int, actor: audit.Actor
+) -> None:
+    """Take a person off the roster; refused once they have checked in (undo first)."""
+    entry = _entry(session, meeting, deputy_id)
+    if _active_attendance(session, meeting, deputy_id) is not None:
+        raise Conflict("此人已签到，请先撤销签到 (checked in: undo the check-in first)")
+    session.delete(entry)
+    audit.record(
+        session,
+        actor=actor,
+        action="roster.remove",
+        meeting_id=meeting.id,
+        deputy_id=deputy_id,
+        detail={"role": entry.role.value},
+    )
+    session.flush()
+
+
+def open_window(
+    session: Session, *, meeting: Meeting, actor: audit.Actor, at: datetime | None = None
+) -> Meeting:
+    """Open the check-in window now (keeps an earlier planned opening, drops a past closing)."""
+    at = at or utcnow()
+    if meeting.window_opens_at is None or meeting.window_opens_at > at:
+        meeting.window_opens_at = at
+    if meeting.window_closes_at is not None and meeting.window_closes_at <= at:
+        meeting.window_closes_at = None
+    meeting.state = MeetingState.OPEN
+    audit.record(
+        session, actor=actor, action="window.open", meeting_id=meeting.id, detail={"at": str(at)}
+    )
+    session.flush()
+    return meeting
+
+
+def close_window(
+    session: Session, *, meeting: Meeting, actor: audit.Actor, at: datetime | None = None
+) -> Meeting:
+    """Close the check-in window now; staff can still make up check-ins by hand."""
+    at = at or utcnow()
+    if meeting.window_opens_at is None or meeting.window_opens_at > at:
+        meeting.window_opens_at = at
+    meeting.window_closes_at = at
+    meeting.state = MeetingState.CLOSED
+    audit.record(
+        session, actor=actor, action="window.close", meeting_id=meeting.id, detail={"at": str(at)}
+    )
+    session.flush()
+    return meeting
+
+
+def set_leave(
+    session: Session,
+    *,
+    meeting: Meeting,
+    deputy_id: int,
+    reason: str | None,
+    actor: audit.Actor,
+    on_leave: bool = True,
+) -> RosterEntry:
+    """Register approved leave (reason required) or cancel it."""
+    entry = _entry(session, meeting, deputy_id)
+    if on_leave and not (reason and reason.strip()):
+        raise InvalidInput("请假必须填写原因 (leave needs a reason)")
+    entry.on_leave = on_leave
+    entry.leave_reason = reason.strip() if on_leave and reason else None
+    audit.record(
+        session,
+        actor=actor,
+        action="leave.register" if on_leave else "leave.cancel",
+        meeting_id=meeting.id,
+        deputy_id=deputy_id,
+        detail={"reason": reason},
+    )
+    session.flush()
+    return entry
+
+
+def manual_checkin(
+    session: Session,
+    *,
+    meeting: Meeting,
+    deputy_id: int,
+    reason: str,
+    actor: audit.Actor,
+    at: datetime | None = None,
+) -> Attendance:
+    """手动补签到 (reason required); Conflict if already checked in."""
+    recorded = record_attendance(
+        session,
+        meeting=meeting,
+        deputy_id=deputy_id,
+        at=at or utcnow(),
+        method=CheckinMethod.MANUAL,
+        actor=actor,
+        reason=reason.strip() if reason else reason,
+    )
+    if not recorded.created:
+        t = recorded.attendance.checked_in_at
+        raise Conflict(f"已于 {t.isoformat(timespec='seconds')} 签到 (already checked in)")
+    return recorded.attendance
+
+
+def undo_checkin(
+    session: Session, *, meeting: Meeting, deputy_id: int, reason: str, actor: audit.Actor
+) -> Attendance:
+    """Undo a check-in (reason required); a departure mark goes with it."""
+    row = undo_attendance(session, meeting=meeting, deputy_id=deputy_id, actor=actor, reason=reason)
+    _entry(session, meeting, deputy_id).left_at = None
+    return row
+
+
+def mark_departure(
+    session: Session,
+    *,
+    meeting: Meeting,
+    deputy_id: int,
+    actor: audit.Actor,
+    at: datetime | None = None,
+    reason: str | None = None,
+) -> RosterEntry:
+    """中途退场: only someone checked in and still here can leave."""
+    entry = _entry(session, meeting, deputy_id)
+    if _active_attendance(session, meeting, deputy_id) is None:
+        raise Conflict("此人尚未签到 (not checked in)")
+    if entry.left_at is not None:
+        raise Conflict("此人已退场 (already left)")
+    entry.left_at = at or utcnow()
+    audit.record(
+        session,
+        actor=actor,
+        action="departure",
+        meeting_id=meeting.id,
+        deputy_id=deputy_id,
+        detail={"at": entry.left_at.isoformat(), "reason": reason},
+    )
+    session.flush()
+    return entry
+
+
+def mark_return(
+    session: Session, *, meeting: Meeting, deputy_id: int, actor: audit.Actor
+) -> RosterEntry:
+    """A departed person came back: present again."""
+    entry = _entry(session, meeting, deputy_id)
+    if entry.left_at is None:
+        raise Conflict("此人未退场 (has not left)")
+    was = entry.left_at
+    entry.left_at = None
+    audit.record(
+        session,
+        actor=actor,
+        action="return",
+        meeting_id=meeting.id,
+        deputy_id=deputy_id,
+        detail={"left_at": was.isoformat()},
+    )
+    session.flush()
+    return entry
+
+
+# --- status -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RosterLine:
+    """One roster entry with its attendance, as pages and sheets show it."""
+
+    entry: RosterEntry
+    person: Deputy
+    attendance: Attendance | None  # active (not undone) check-in only
+
+    @property
+    def state(self) -> str:
+        """present / late / leave / absent / left (列席 and staff never 'absent': 'missing')."""
+        a = self.attendance
+        if a is not None:
+            if self.entry.left_at is not None:
+                return "left"
+            return "late" if a.late else "present"
+        if self.entry.on_leave:
+            return "leave"
+        counted = self.entry.role is RosterRole.DEPUTY and self.person.status is DeputyStatus.SEATED
+        return "absent" if counted else "missing"
+
+
+STATE_LABELS = {
+    "present": "已到",
+    "late": "迟到",
+    "leave": "请假",
+    "absent": "缺席",
+    "left": "中途退场",
+    "missing": "未到",
+}
+
+
+def roster_lines(session: Session, meeting_id: int) -> list[RosterLine]:
+    """Every roster entry with the person and the active check-in, by number."""
+    rows = session.execute(
+        select(RosterEntry, Deputy, Attendance)
+        .join(Deputy, Deputy.id == RosterEntry.deputy_id)
+        .outerjoin(
+            Attendance,
+            (Attendance.meeting_id == RosterEntry.meeting_id)
+            & (Attendance.deputy_id == RosterEntry.deputy_id)
+            & Attendance.undone_at.is_(None),
+        )
+        .where(RosterEntry.meeting_id == meeting_id)
+        .order_by(RosterEntry.role, Deputy.number)
+    ).all()
+    return [RosterLine(e, d, a) for e, d, a in rows]
+
+
+def meeting_rule(meeting: Meeting) -> Rule:
+    return Rule(meeting.quorum_rule.value, meeting.quorum_numerator, meeting.quorum_denominator)
+
+
+def _local(t: datetime | None, zone: ZoneInfo) -> str | None:
+    return t.astimezone(zone).isoformat(timespec="seconds") if t is not None else None
+
+
+def _hhmm(t: datetime | None, zone: ZoneInfo) -> str:
+    return t.astimezone(zone).strftime("%H:%M:%S") if t is not None else ""
+
+
+def line_dict(line: RosterLine, zone: ZoneInfo) -> dict[str, Any]:
+    """A roster line for the API, the operator page and the sheet."""
+    a, e, p = line.attendance, line.entry, line.person
+    return {
+        "deputy_id": p.id,
+        "number": p.number,
+        "name": p.name,
+        "unit": p.unit or "",
+        "role": e.role.value,
+        "role_label": ROLE_LABELS[e.role.value],
+        "seated": p.status is DeputyStatus.SEATED,
+        "state": line.state,
+        "state_label": STATE_LABELS[line.state],
+        "checked_in_at": _local(a.checked_in_at, zone) if a else None,
+        "time": _hhmm(a.checked_in_at, zone) if a else "",
+        "method": a.method.value if a else None,
+        "method_label": METHOD_LABELS[a.method.value] if a else "",
+        "reason": (a.reason or "") if a else "",
+        "late": bool(a and a.late),
+        "on_leave": e.on_leave,
+        "leave_reason": e.leave_reason or "",
+        "left_at": _local(e.left_at, zone),
+    }
+
+
+def status(
+    session: Session, meeting_id: int, *, zone: ZoneInfo | str = "Asia/Shanghai"
+) -> dict[str, Any]:
+    """The quorum status (the issue's exact keys) plus meeting facts and lists for pages."""
+    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+    meeting = get_meeting(session, meeting_id)
+    lines = roster_lines(session, meeting_id)
+    rule = meeting_rule(meeting)
+    result = compute_status(
+        [
+            RosterPerson(
+                deputy_id=ln.person.id,
+                role=ln.entry.role.value,
+                seated=ln.person.status is DeputyStatus.SEATED,
+                on_leave=ln.entry.on_leave,
+                left_at=ln.entry.left_at,
+            )
+            for ln in lines
+        ],
+        [
+            CheckIn(ln.person.id, ln.attendance.checked_in_at, late=ln.attendance.late)
+            for ln in lines
+            if ln.attendance is not None
+        ],
+        rule,
+    ).as_dict()
+    arrived = sorted(
+        (ln for ln in lines if ln.attendance is not None and ln.entry.role is not RosterRole.STAFF),
+        key=lambda ln: ln.attendance.checked_in_at,  # type: ignore[union-attr]
+        reverse=True,
+    )
+    brief = ("deputy_id", "number", "name", "unit", "role_label", "time", "method", "late")
+    staff = [ln for ln in lines if ln.entry.role is RosterRole.STAFF]
+    now = utcnow()
+    result |= {
+        "meeting": {
+            "id": meeting.id,
+            "title": meeting.title,
+            "body": meeting.body.name,
+            "starts_at": _local(meeting.starts_at, zone),
+            "window_opens_at": _local(meeting.window_opens_at, zone),
+            "window_closes_at": _local(meeting.window_closes_at, zone),
+            "state": meeting.state.value,
+            "window": window_state(meeting, now),
+        },
+        "rule_label": rule.label,
+        "staff_expected": len(staff),
+        "staff_present": sum(ln.attendance is not None for ln in staff),
+        "latest_arrivals": [
+            {k: line_dict(ln, zone)[k] for k in brief} for ln in arrived[:LATEST_ARRIVALS]
+        ],
+        "not_arrived": [
+            {k: line_dict(ln, zone)[k] for k in ("deputy_id", "number", "name", "unit")}
+            for ln in lines
+            if ln.state == "absent"
+        ],
+        "departed": [
+            {k: line_dict(ln, zone)[k] for k in ("deputy_id", "number", "name", "unit")}
+            for ln in lines
+            if ln.state == "left" and ln.entry.role is RosterRole.DEPUTY
+        ],
+    }
+    return result
