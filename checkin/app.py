@@ -12,10 +12,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from checkin import kiosk_ws
 from checkin.api import accounts
 from checkin.auth import TokenSigner
 from checkin.errors import BaodaoError
 from checkin.events import EventBus
+from checkin.matcher import MatchService
 from checkin.settings import Settings
 from models.crypto import TemplateCipher
 from models.db import (
@@ -34,15 +36,26 @@ def error_body(code: str, message: str) -> dict[str, str]:
     return {"error": code, "message": message}
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
-    """Build the app from settings; collaborators live on app.state."""
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, warm_matcher: bool = False
+) -> FastAPI:
+    """Build the app from settings; collaborators live on app.state.
+
+    `warm_matcher` starts the face worker processes at startup (`baodao serve`); otherwise
+    they start with the first kiosk frame.
+    """
     engine = engine or make_engine(settings.database_url)
     secret = settings.resolved_secret()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        if warm_matcher:
+            await app.state.matcher.warm()
+        try:
+            yield
+        finally:
+            app.state.matcher.close()
+            engine.dispose()
 
     app = FastAPI(title="Baodao 报到", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
@@ -51,6 +64,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.signer = TokenSigner(secret)
     app.state.cipher = TemplateCipher(secret)
     app.state.events = EventBus()  # publish only after the change is committed
+    app.state.matcher = MatchService(settings, app.state.sessions, app.state.cipher)
+    app.state.events.subscribe(app.state.matcher.invalidate)
 
     @app.exception_handler(BaodaoError)
     async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
@@ -86,4 +101,5 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         return JSONResponse({"status": "ready", "revision": current})
 
     app.include_router(accounts.router)
+    app.include_router(kiosk_ws.router)
     return app

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from checkin.errors import BaodaoError
+from checkin.kiosk_cli import kiosk_app
 from checkin.runtime import open_runtime
 from models import Role
 from models.db import session_scope
@@ -23,6 +24,7 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 user_app = typer.Typer(help="Staff accounts (admin, secretariat).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(kiosk_app, name="kiosk")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -51,7 +53,7 @@ def serve(
         typer.echo(
             f"首次启动：已创建管理员账号 admin，一次性密码 / one-time admin password: {password}"
         )
-    application = create_app(rt.settings, engine=rt.engine)
+    application = create_app(rt.settings, engine=rt.engine, warm_matcher=True)
     uvicorn.run(application, host=host, port=port, log_config=None, ws="websockets")
 
 
