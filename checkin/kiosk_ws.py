@@ -201,6 +201,7 @@ class KioskPipeline:
             jitters=s.live_jitters,
             skip_boxes=tuple(tracker.skip_boxes()),
             skip_iou=s.track_min_iou,
+            regions=tuple(tracker.focus(s.full_detect_frames)),
         )
         analysis = await self.service.analyze(job)
         self.processed += 1

@@ -54,9 +54,35 @@ def detection_scale(height: int, width: int, *, min_face_px: int) -> float:
     return scale
 
 
-def detect_for_kiosk(image: np.ndarray, *, min_face_px: int) -> list[Box]:
-    """HOG detection (no upsampling) on the frame resized by `detection_scale`."""
+def detect_for_kiosk(
+    image: np.ndarray, *, min_face_px: int, regions: Sequence[Box] = ()
+) -> list[Box]:
+    """HOG detection at the kiosk scale, on the whole frame or only around `regions`.
+
+    A region (a tracked face's last box) is widened by the face's size on every side, so a
+    face moving between frames stays inside it; detection there costs a fraction of the frame.
+    """
+    if not regions:
+        return _detect_scaled(image, min_face_px=min_face_px, origin=(0, 0))
     height, width = image.shape[:2]
+    found: list[Box] = []
+    for top, right, bottom, left in regions:
+        pad_y, pad_x = bottom - top, right - left
+        y0, y1 = max(0, top - pad_y), min(height, bottom + pad_y)
+        x0, x1 = max(0, left - pad_x), min(width, right + pad_x)
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+        for box in _detect_scaled(crop, min_face_px=min_face_px, origin=(y0, x0)):
+            if all(iou(box, other) < 0.5 for other in found):
+                found.append(box)
+    found.sort(key=lambda b: (b[3], b[0]))
+    return found
+
+
+def _detect_scaled(image: np.ndarray, *, min_face_px: int, origin: tuple[int, int]) -> list[Box]:
+    height, width = image.shape[:2]
+    if height < 8 or width < 8:
+        return []
+    oy, ox = origin
     scale = detection_scale(height, width, min_face_px=min_face_px)
     small = image
     if abs(scale - 1.0) > 0.02:
@@ -73,7 +99,7 @@ def detect_for_kiosk(image: np.ndarray, *, min_face_px: int) -> list[Box]:
         bottom = min(height, round(rect.bottom() / scale_y))
         left = max(0, round(rect.left() / scale_x))
         if bottom > top and right > left:
-            boxes.append((top, right, bottom, left))
+            boxes.append((top + oy, right + ox, bottom + oy, left + ox))
     boxes.sort(key=lambda b: (b[3], b[0]))
     return boxes
 
@@ -88,6 +114,7 @@ class FrameJob:
     jitters: int
     skip_boxes: tuple[Box, ...] = ()
     skip_iou: float = 0.3
+    regions: tuple[Box, ...] = ()  # search only around these boxes (empty: whole frame)
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,7 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
         return FrameAnalysis((), exc.code, time.process_time() - started)
     fr = fe._models()
     faces: list[DetectedFace] = []
-    for box in detect_for_kiosk(image, min_face_px=job.min_face_px):
+    for box in detect_for_kiosk(image, min_face_px=job.min_face_px, regions=job.regions):
         if any(iou(box, s) >= job.skip_iou for s in job.skip_boxes):
             faces.append(DetectedFace(box, None, None, skipped=True))
             continue

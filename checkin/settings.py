@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     reverify_frames: int = Field(
         10, ge=1, le=300, description="A checked-in face track is re-encoded every N frames"
     )
+    full_detect_frames: int = Field(
+        5, ge=1, le=100, description="While faces are tracked, search the whole frame every N"
+    )
     max_buffered_frames: int = Field(
         500, ge=1, le=100_000, description="Offline (buffered) frames queued per kiosk"
     )

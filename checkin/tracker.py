@@ -91,6 +91,18 @@ class Tracker:
             if t.settled is not None and t.since_check + 1 < self.config.reverify_every
         ]
 
+    def focus(self, full_every: int) -> list[Box]:
+        """Boxes to search around in the next frame; empty means search the whole frame.
+
+        The whole frame is searched every `full_every` frames (new faces walk in), when
+        there is no track, and when a track was missed in the last frame.
+        """
+        if not self.tracks or (self._frame + 1) % max(1, full_every) == 0:
+            return []
+        if any(t.last_frame != self._frame for t in self.tracks.values()):
+            return []
+        return [t.box for t in self.tracks.values()]
+
     def update(self, boxes: Sequence[Box], *, at: float) -> list[Track]:
         """Assign this frame's boxes to tracks (greedy by IoU), start new ones, expire old ones.
 

@@ -122,3 +122,15 @@ def test_tracks_expire_after_frames_or_seconds_unseen() -> None:
     assert a.id not in t.tracks
     (again,) = t.update([A], at=2.1)
     assert again.id != a.id
+
+
+def test_focus_searches_around_tracks_and_the_whole_frame_every_n() -> None:
+    t = tracker()
+    assert t.focus(3) == []  # no track yet
+    t.update([A], at=0)
+    assert t.focus(3) == [A]
+    t.update([A_MOVED], at=0.1)
+    assert t.focus(3) == []  # the third frame searches everywhere
+    t.update([A_MOVED], at=0.2)
+    t.update([], at=0.3)  # the face was missed: search everywhere until it is found
+    assert t.focus(3) == []
