@@ -283,8 +283,8 @@ class KioskPipeline:
                 dropped=dropped,
             )
         )  # fmt: skip
-        for message in checkins:
-            await self.send(message)
+        for checkin in checkins:
+            await self.send(checkin)
 
     def _settled(self, result: FaceResult, track: Track) -> FaceResult:
         assert track.settled is not None
