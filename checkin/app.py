@@ -12,12 +12,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from checkin import pages
+from checkin import kiosk_ws, pages
 from checkin.api import accounts, meetings
 from checkin.auth import TokenSigner
 from checkin.errors import BaodaoError
 from checkin.events import EventBus
 from checkin.live import LiveHub
+from checkin.matcher import MatchService
 from checkin.settings import Settings
 from models.crypto import TemplateCipher
 from models.db import (
@@ -36,17 +37,26 @@ def error_body(code: str, message: str) -> dict[str, str]:
     return {"error": code, "message": message}
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
-    """Build the app from settings; collaborators live on app.state."""
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, warm_matcher: bool = False
+) -> FastAPI:
+    """Build the app from settings; collaborators live on app.state.
+
+    `warm_matcher` starts the face worker processes at startup (`baodao serve`); otherwise
+    they start with the first kiosk frame.
+    """
     engine = engine or make_engine(settings.database_url)
     secret = settings.resolved_secret()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.live.start()
+        if warm_matcher:
+            await app.state.matcher.warm()
         try:
             yield
         finally:
+            app.state.matcher.close()
             await app.state.live.stop()
             engine.dispose()
 
@@ -59,6 +69,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.events = EventBus()  # publish only after the change is committed
     app.state.live = LiveHub(app.state.sessions, settings)
     app.state.events.subscribe(app.state.live.on_event)
+    app.state.matcher = MatchService(settings, app.state.sessions, app.state.cipher)
+    app.state.events.subscribe(app.state.matcher.invalidate)
 
     @app.exception_handler(BaodaoError)
     async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
@@ -96,5 +108,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(meetings.router)
     app.include_router(meetings.ws_router)
+    app.include_router(kiosk_ws.router)
     pages.mount(app)
     return app

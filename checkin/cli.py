@@ -8,8 +8,9 @@ import sys
 import typer
 
 from checkin.errors import BaodaoError
+from checkin.kiosk_cli import kiosk_app
 from checkin.runtime import open_runtime
-from kiosk_client.cli import kiosk_app
+from kiosk_client.cli import run as kiosk_run
 from models import Role
 from models.db import session_scope
 
@@ -24,7 +25,8 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 user_app = typer.Typer(help="Staff accounts (admin, secretariat).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
-app.add_typer(kiosk_app, name="kiosk")  # `kiosk run` (the kiosk program) + server-side commands
+kiosk_app.command("run")(kiosk_run)  # the kiosk program, beside register / revoke / list
+app.add_typer(kiosk_app, name="kiosk")
 
 
 def _register_secretariat() -> None:
@@ -64,7 +66,7 @@ def serve(
         typer.echo(
             f"首次启动：已创建管理员账号 admin，一次性密码 / one-time admin password: {password}"
         )
-    application = create_app(rt.settings, engine=rt.engine)
+    application = create_app(rt.settings, engine=rt.engine, warm_matcher=True)
     uvicorn.run(application, host=host, port=port, log_config=None, ws="websockets-sansio")
 
 

@@ -84,6 +84,30 @@ class Settings(BaseSettings):
         description="Dashboards slower than this to take a message are dropped",
     )
     workers: int = Field(0, ge=0, le=64, description="Face worker processes; 0 means one per core")
+    track_min_iou: float = Field(
+        0.3, ge=0.05, le=0.95, description="Box overlap (IoU) that continues a face track"
+    )
+    track_max_missed_frames: int = Field(
+        15, ge=1, le=300, description="A face track ends after this many frames without it"
+    )
+    track_max_missed_s: float = Field(
+        3.0, ge=0.1, le=60.0, description="A face track ends after this many seconds without it"
+    )
+    reverify_frames: int = Field(
+        10, ge=1, le=300, description="A checked-in face track is re-encoded every N frames"
+    )
+    full_detect_frames: int = Field(
+        5, ge=1, le=100, description="While faces are tracked, search the whole frame every N"
+    )
+    max_buffered_frames: int = Field(
+        500, ge=1, le=100_000, description="Offline (buffered) frames queued per kiosk"
+    )
+    hello_timeout_s: float = Field(
+        10.0, ge=0.1, le=300.0, description="Seconds a kiosk has to send hello after connecting"
+    )
+    gallery_check_s: float = Field(
+        2.0, ge=0.0, le=600.0, description="How often a meeting's gallery is checked for changes"
+    )
 
     @field_validator("secret_key")
     @classmethod

@@ -1,0 +1,93 @@
+"""Per-meeting galleries: decrypted templates of the roster (and of everyone enrolled) in memory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from checkin.decision import Gallery
+from checkin.protocol import Person
+from models import Deputy, DeputyStatus, FaceTemplate, LookalikePair, RosterEntry
+from models.crypto import TemplateCipher
+
+logger = logging.getLogger(__name__)
+
+Fingerprint = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class MeetingGallery:
+    """What matching needs for one meeting, built from the database in one go."""
+
+    meeting_id: int
+    roster: Gallery  # templates of the people on the roster
+    everyone: Gallery  # templates of every seated, enrolled person (roster included)
+    lookalikes: frozenset[int]  # person ids in a look-alike pair
+    persons: dict[int, Person]  # every person in `everyone`, for display
+    fingerprint: Fingerprint
+
+
+def fingerprint(session: Session, meeting_id: int) -> Fingerprint:
+    """A cheap summary that changes when the roster, templates or look-alike pairs change."""
+    roster = session.execute(
+        select(func.count(RosterEntry.id), func.max(RosterEntry.id)).where(
+            RosterEntry.meeting_id == meeting_id
+        )
+    ).one()
+    templates = session.execute(
+        select(func.count(FaceTemplate.id), func.max(FaceTemplate.id))
+    ).one()
+    pairs = session.execute(select(func.count(LookalikePair.id), func.max(LookalikePair.id))).one()
+    deputies = session.scalar(select(func.max(Deputy.updated_at)))
+    return (*roster, *templates, *pairs, deputies)
+
+
+def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> MeetingGallery:
+    """Decrypt and stack the templates for a meeting; flagged templates are left out.
+
+    Flagged templates (far from the person's other photos) may be someone else's photo, so
+    they never take part in matching.
+    """
+    fp = fingerprint(session, meeting_id)
+    roles = dict(
+        session.execute(
+            select(RosterEntry.deputy_id, RosterEntry.role).where(
+                RosterEntry.meeting_id == meeting_id
+            )
+        ).all()
+    )
+    rows = session.execute(
+        select(Deputy, FaceTemplate.encoding)
+        .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
+        .where(Deputy.status == DeputyStatus.SEATED, FaceTemplate.flagged.is_(False))
+        .order_by(FaceTemplate.id)
+    ).all()
+    everyone: list[tuple[int, np.ndarray]] = []
+    persons: dict[int, Person] = {}
+    for deputy, token in rows:
+        try:
+            encoding = cipher.decrypt(token)
+        except ValueError:
+            logger.error("face template of person %s cannot be decrypted; skipped", deputy.id)
+            continue
+        everyone.append((deputy.id, encoding))
+        role = roles.get(deputy.id)
+        persons[deputy.id] = Person(
+            id=deputy.id,
+            number=deputy.number,
+            name=deputy.name,
+            role=role.value if role is not None else "deputy",
+        )
+    pairs = session.execute(select(LookalikePair.deputy_a_id, LookalikePair.deputy_b_id)).all()
+    return MeetingGallery(
+        meeting_id=meeting_id,
+        roster=Gallery.build((pid, enc) for pid, enc in everyone if pid in roles),
+        everyone=Gallery.build(everyone),
+        lookalikes=frozenset(pid for pair in pairs for pid in pair),
+        persons=persons,
+        fingerprint=fp,
+    )
