@@ -25,6 +25,15 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 
 
+def _register_subapps() -> None:
+    from enrollment.cli import register
+
+    register(app)
+
+
+_register_subapps()
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line to stderr; return the Exit to raise."""
     typer.echo(f"baodao: {' '.join(message.split())}", err=True)

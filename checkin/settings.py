@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         4_000_000, ge=10_000, description="Largest kiosk frame size (width × height)"
     )
     workers: int = Field(0, ge=0, le=64, description="Face worker processes; 0 means one per core")
+    lookalike_safety_margin: float = Field(
+        0.1,
+        ge=0.0,
+        le=0.5,
+        description="Deputies whose closest templates are nearer than match_threshold plus "
+        "this are listed as look-alikes after enrollment",
+    )
 
     @field_validator("secret_key")
     @classmethod
