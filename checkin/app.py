@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from checkin.api import accounts
+from checkin.api import accounts, deputies
 from checkin.auth import TokenSigner
 from checkin.errors import BaodaoError
 from checkin.events import EventBus
@@ -42,6 +42,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        pool = getattr(app.state, "face_pool", None)  # started on first photo upload
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         engine.dispose()
 
     app = FastAPI(title="Baodao 报到", version="0.1.0", lifespan=lifespan)
@@ -86,4 +89,5 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         return JSONResponse({"status": "ready", "revision": current})
 
     app.include_router(accounts.router)
+    app.include_router(deputies.router)
     return app

@@ -188,23 +188,21 @@ def mixup_flags(encodings: Sequence[np.ndarray], *, threshold: float) -> list[bo
 
     Args:
         encodings: all of one deputy's encodings (stored and new).
-        threshold: the match threshold; a photo whose median distance to the others is at
-            or above it would not even match its own deputy.
+        threshold: the match threshold; a photo at or beyond it from most of the others
+            would not even match its own deputy.
 
     Returns:
-        One flag per encoding. With two photos far apart both are flagged (either may be
-        the wrong one); a single photo is never flagged.
+        One flag per encoding: set when the photo is far from more than half of the others.
+        With two photos far apart both are flagged (either may be the wrong one); a single
+        photo is never flagged.
     """
     n = len(encodings)
     if n < 2:
         return [False] * n
     matrix = np.vstack([np.asarray(e, dtype=np.float64) for e in encodings])
     dist = np.linalg.norm(matrix[:, None, :] - matrix[None, :, :], axis=2)
-    flags = []
-    for i in range(n):
-        others = np.delete(dist[i], i)
-        flags.append(bool(np.median(others) >= threshold))
-    return flags
+    far = (dist >= threshold).sum(axis=1)  # the diagonal is 0, never far
+    return [bool(far[i] * 2 > n - 1) for i in range(n)]
 
 
 @dataclass(frozen=True)
