@@ -65,6 +65,13 @@ class Settings(BaseSettings):
         4_000_000, ge=10_000, description="Largest kiosk frame size (width × height)"
     )
     workers: int = Field(0, ge=0, le=64, description="Face worker processes; 0 means one per core")
+    enroll_min_face_px: int = Field(
+        48,
+        ge=20,
+        le=400,
+        description="Smallest face side (pixels) accepted in an enrollment photo; ID-style "
+        "scans are small, and dlib aligns every face to 150 px before encoding",
+    )
     lookalike_safety_margin: float = Field(
         0.1,
         ge=0.0,

@@ -39,7 +39,7 @@ DEPUTY_FIELDS = ("name", "gender", "unit", "constituency", "phone")
 def engine_params(settings: Settings) -> EngineParams:
     """Enrollment-quality engine parameters from the settings."""
     return EngineParams(
-        min_face_px=settings.min_face_px,
+        min_face_px=settings.enroll_min_face_px,
         jitters=settings.enroll_jitters,
         max_image_pixels=settings.max_image_pixels,
         max_image_bytes=settings.max_image_bytes,
