@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         "scans are small, and dlib aligns every face to 150 px before encoding",
     )
     lookalike_safety_margin: float = Field(
-        0.1,
+        0.05,
         ge=0.0,
         le=0.5,
         description="Deputies whose closest templates are nearer than match_threshold plus "

@@ -61,12 +61,16 @@ def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
     r = subprocess.run(
         [sys.executable, "-m", "enrollment.bench", "--child", *args],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - started
     if r.returncode != 0:
         raise RuntimeError(f"benchmark child {args[0]} failed: {r.stderr[-2000:]}")
-    return json.loads(r.stdout.strip().splitlines()[-1]) | {"wall_s": round(wall, 2)}
+    data: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+    return data | {"wall_s": round(wall, 2)}
 
 
 def _baseline_child(list_file: Path) -> dict[str, Any]:
@@ -86,7 +90,9 @@ def _baseline_child(list_file: Path) -> dict[str, Any]:
         faces += len(face_recognition.face_encodings(image, locations))
     seconds = time.perf_counter() - started
     return {
-        "photos": len(paths), "faces": faces, "seconds": round(seconds, 2),
+        "photos": len(paths),
+        "faces": faces,
+        "seconds": round(seconds, 2),
         "parent_maxrss_mb": _rss_mb(resource.RUSAGE_SELF),
     }
 
@@ -102,16 +108,25 @@ def _import_child(roster: Path, photos: Path, workers: int) -> dict[str, Any]:
     started = time.perf_counter()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         code = app(
-            ["enroll", "import", str(roster), "--photos", str(photos),
-             "--workers", str(workers), "--json"],
+            [
+                "enroll",
+                "import",
+                str(roster),
+                "--photos",
+                str(photos),
+                "--workers",
+                str(workers),
+                "--json",
+            ],
             standalone_mode=False,
         )
     seconds = time.perf_counter() - started
     totals = json.loads(out.getvalue())["totals"]
     return {
-        "photos": totals["enrolled_photos"] + totals["failed_photos"]
-        + totals["duplicate_photos"],
-        "totals": totals, "exit_code": code or 0, "seconds": round(seconds, 2),
+        "photos": totals["enrolled_photos"] + totals["failed_photos"] + totals["duplicate_photos"],
+        "totals": totals,
+        "exit_code": code or 0,
+        "seconds": round(seconds, 2),
         "parent_maxrss_mb": _rss_mb(resource.RUSAGE_SELF),
         "worker_maxrss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
     }
@@ -147,15 +162,20 @@ def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[s
             runs[label] = _child(["import", str(roster), str(photos), str(workers)], env)
             runs[label]["jitters"] = jitters
     result: dict[str, Any] = {
-        "photos": len(paths), "identities": len(identities), "workers": workers,
-        "cores": os.cpu_count(), "baseline": baseline,
+        "photos": len(paths),
+        "identities": len(identities),
+        "workers": workers,
+        "cores": os.cpu_count(),
+        "baseline": baseline,
     }
     base_rate = baseline["photos"] / baseline["seconds"]
     baseline["photos_per_s"] = round(base_rate, 2)
     for label, run in runs.items():
         rate = run["photos"] / run["seconds"]
         run["photos_per_s"] = round(rate, 2)
-        run["total_maxrss_mb"] = round(run["parent_maxrss_mb"] + workers * run["worker_maxrss_mb"], 1)
+        run["total_maxrss_mb"] = round(
+            run["parent_maxrss_mb"] + workers * run["worker_maxrss_mb"], 1
+        )
         run["speed_ratio"] = round(rate / base_rate, 2)
         result[label] = run
     return result

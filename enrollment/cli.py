@@ -19,8 +19,9 @@ from enrollment.pipeline import PhotoJob, PhotoOutcome
 from enrollment.roster import read_roster
 from models.db import session_scope
 
-enroll_app = typer.Typer(help="Enrol deputies' faces: roster import, photos, look-alikes.",
-                         no_args_is_help=True)
+enroll_app = typer.Typer(
+    help="Enrol deputies' faces: roster import, photos, look-alikes.", no_args_is_help=True
+)
 deputy_app = typer.Typer(help="Deputies: list, show, retire.", no_args_is_help=True)
 
 STATUS_ZH = {"created": "新录入", "updated": "已更新", "unchanged": "无变化", "failed": "失败"}
@@ -37,7 +38,9 @@ def _workers(rt: Runtime, workers: int) -> int:
 @enroll_app.command("import")
 def import_roster(
     roster: Path = typer.Argument(..., help="名册 CSV 或 XLSX 文件"),
-    photos: Path = typer.Option(..., "--photos", help="照片文件夹 (NUMBER.jpg, NUMBER_2.jpg, NUMBER/)"),
+    photos: Path = typer.Option(
+        ..., "--photos", help="照片文件夹 (NUMBER.jpg, NUMBER_2.jpg, NUMBER/)"
+    ),
     workers: int = typer.Option(0, "--workers", min=0, max=64, help="进程数，0 = 每核一个"),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的报告"),
 ) -> None:
@@ -49,8 +52,12 @@ def import_roster(
     n_workers = _workers(rt, workers)
     err = Console(stderr=True)
     progress = Progress(
-        TextColumn("录入照片"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=as_json,
+        TextColumn("录入照片"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=as_json,
     )
     task = progress.add_task("photos", total=None)
 
@@ -62,8 +69,15 @@ def import_roster(
 
     with progress:
         report = service.import_roster(
-            rt.sessions, cipher=rt.cipher, settings=rt.settings, rows=rows, photos_dir=photos,
-            workers=n_workers, actor=Actor.cli(), on_photo=on_photo, on_start=on_start,
+            rt.sessions,
+            cipher=rt.cipher,
+            settings=rt.settings,
+            rows=rows,
+            photos_dir=photos,
+            workers=n_workers,
+            actor=Actor.cli(),
+            on_photo=on_photo,
+            on_start=on_start,
         )
     if as_json:
         _out(report.as_dict())
@@ -143,12 +157,23 @@ def add(
     rt = open_runtime()
     jobs = [PhotoJob(key=number, label=str(p), path=p) for p in photos]
     result = service.add_photos(
-        rt.sessions, cipher=rt.cipher, settings=rt.settings, number=number, jobs=jobs,
-        actor=Actor.cli(), workers=min(_workers(rt, workers), len(jobs)),
+        rt.sessions,
+        cipher=rt.cipher,
+        settings=rt.settings,
+        number=number,
+        jobs=jobs,
+        actor=Actor.cli(),
+        workers=min(_workers(rt, workers), len(jobs)),
     )
     if as_json:
-        _out({"number": result.number, "status": result.status, "templates": result.templates,
-              "photos": [p.as_dict() for p in result.photos]})
+        _out(
+            {
+                "number": result.number,
+                "status": result.status,
+                "templates": result.templates,
+                "photos": [p.as_dict() for p in result.photos],
+            }
+        )
     else:
         for p in result.photos:
             line = f"{p.photo}: {p.status}"
@@ -206,8 +231,13 @@ def bench(
 
 def _deputy_dict(d: Any, templates: int) -> dict[str, Any]:
     return {
-        "number": d.number, "name": d.name, "gender": d.gender, "unit": d.unit,
-        "constituency": d.constituency, "phone": d.phone, "status": d.status.value,
+        "number": d.number,
+        "name": d.name,
+        "gender": d.gender,
+        "unit": d.unit,
+        "constituency": d.constituency,
+        "phone": d.phone,
+        "status": d.status.value,
         "templates": templates,
     }
 
@@ -220,8 +250,9 @@ def deputy_list(
     """List deputies with their number of face templates."""
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        rows = [_deputy_dict(d, n) for d, n in service.get_all(session,
-                                                                include_retired=include_retired)]
+        rows = [
+            _deputy_dict(d, n) for d, n in service.get_all(session, include_retired=include_retired)
+        ]
     if as_json:
         _out(rows)
         return
@@ -229,8 +260,15 @@ def deputy_list(
     for col in ("编号", "姓名", "性别", "单位", "选区", "状态", "人脸模板"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["number"], r["name"], r["gender"] or "", r["unit"] or "",
-                      r["constituency"] or "", r["status"], str(r["templates"]))
+        table.add_row(
+            r["number"],
+            r["name"],
+            r["gender"] or "",
+            r["unit"] or "",
+            r["constituency"] or "",
+            r["status"],
+            str(r["templates"]),
+        )
     Console().print(table)
 
 
@@ -243,13 +281,21 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
         templates = service.templates_of(session, d)
         data = _deputy_dict(d, len(templates)) | {
             "template_details": [
-                {"id": t.id, "model": t.model_id, "quality": round(t.quality, 3),
-                 "flagged": t.flagged, "photo_sha256": t.photo_sha256[:12],
-                 "created_at": t.created_at.isoformat()}
+                {
+                    "id": t.id,
+                    "model": t.model_id,
+                    "quality": round(t.quality, 3),
+                    "flagged": t.flagged,
+                    "photo_sha256": t.photo_sha256[:12],
+                    "created_at": t.created_at.isoformat(),
+                }
                 for t in templates
             ],
-            "lookalikes": [p for p in service.get_lookalikes(session)
-                           if number in (p["a"]["number"], p["b"]["number"])],
+            "lookalikes": [
+                p
+                for p in service.get_lookalikes(session)
+                if number in (p["a"]["number"], p["b"]["number"])
+            ],
         }
     if as_json:
         _out(data)

@@ -279,7 +279,9 @@ def identify_faces(
             lookalikes=lookalikes,
             lookalike_margin=lookalike_margin,
         )
-        out.append(FaceIdentity(face.box, d.candidates, d.person_id, d.reason, d.distance, d.margin))
+        out.append(
+            FaceIdentity(face.box, d.candidates, d.person_id, d.reason, d.distance, d.margin)
+        )
     return out
 
 

@@ -176,7 +176,9 @@ def read_roster(path: Path) -> list[RosterRow]:
 
 
 def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    return (
+        path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    )
 
 
 def find_photos(row: RosterRow, photos_dir: Path) -> list[Path]:

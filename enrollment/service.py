@@ -109,8 +109,7 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "photos": [
-                {k: v for k, v in p.as_dict().items() if k != "rotation" or v}
-                for p in self.photos
+                {k: v for k, v in p.as_dict().items() if k != "rotation" or v} for p in self.photos
             ],
             "totals": self.totals(),
             "failed_by_reason": dict(self.failed_by_reason()),
@@ -196,7 +195,9 @@ def remove_face_data(session: Session, *, number: str, actor: Actor) -> int:
     Returns the number of templates deleted.
     """
     deputy = get_deputy(session, number=number)
-    result = session.execute(delete(FaceTemplate).where(FaceTemplate.subject == deputy.face_subject))
+    result = session.execute(
+        delete(FaceTemplate).where(FaceTemplate.subject == deputy.face_subject)
+    )
     deleted = int(getattr(result, "rowcount", 0) or 0)
     deputy.face_subject = uuid.uuid4().hex
     _drop_lookalikes(session, deputy.id)
@@ -253,8 +254,11 @@ def persist_deputy(
     results: list[PhotoResult | None] = []
     for o in outcomes:
         if o.sha256 is not None and o.sha256 in known:
-            results.append(PhotoResult(number, o.label or None, "duplicate", "duplicate",
-                                       pipeline.message("duplicate")))
+            results.append(
+                PhotoResult(
+                    number, o.label or None, "duplicate", "duplicate", pipeline.message("duplicate")
+                )
+            )
         elif not o.ok:
             results.append(PhotoResult(number, o.label or None, "failed", o.reason, o.message))
         else:
@@ -277,7 +281,7 @@ def persist_deputy(
     for template, flag in zip(existing, flags, strict=False):
         if template.flagged != flag:
             template.flagged = flag
-    new_flags = flags[len(existing):]
+    new_flags = flags[len(existing) :]
     for o, flag in zip(new, new_flags, strict=True):
         assert o.encoding is not None and o.sha256 is not None
         session.add(
@@ -295,8 +299,9 @@ def persist_deputy(
     for r in results:
         if r is None:
             o, flag = next(it)
-            filled.append(PhotoResult(number, o.label or None, "enrolled", None, None, flag,
-                                      o.rotation))
+            filled.append(
+                PhotoResult(number, o.label or None, "enrolled", None, None, flag, o.rotation)
+            )
         else:
             filled.append(r)
     if new and status == "unchanged":
@@ -318,10 +323,14 @@ def persist_deputy(
     return DeputyResult(number, deputy.name, status, filled, len(existing) + len(new))
 
 
-def _storage_failure(number: str, name: str | None, outcomes: Sequence[PhotoOutcome]) -> DeputyResult:
+def _storage_failure(
+    number: str, name: str | None, outcomes: Sequence[PhotoOutcome]
+) -> DeputyResult:
     code = "storage_error"
-    photos = [PhotoResult(number, o.label or None, "failed", code, pipeline.message(code))
-              for o in outcomes]
+    photos = [
+        PhotoResult(number, o.label or None, "failed", code, pipeline.message(code))
+        for o in outcomes
+    ]
     return DeputyResult(number, name, "failed", photos)
 
 
@@ -339,8 +348,13 @@ def store_one(
     try:
         with session_scope(sessions) as session:
             return persist_deputy(
-                session, cipher=cipher, number=number, outcomes=outcomes,
-                threshold=threshold, actor=actor, row=row,
+                session,
+                cipher=cipher,
+                number=number,
+                outcomes=outcomes,
+                threshold=threshold,
+                actor=actor,
+                row=row,
             )
     except NotFound:
         raise
@@ -416,8 +430,13 @@ def import_roster(
         rank = {label: i for i, label in enumerate(order[number])}
         outcomes = sorted(pending.pop(number), key=lambda o: rank.get(o.label, -1))
         results[number] = store_one(
-            sessions, cipher=cipher, number=number, outcomes=outcomes,
-            threshold=threshold, actor=actor, row=by_number[number],
+            sessions,
+            cipher=cipher,
+            number=number,
+            outcomes=outcomes,
+            threshold=threshold,
+            actor=actor,
+            row=by_number[number],
         )
 
     for number, outcomes in list(pending.items()):
@@ -453,12 +472,17 @@ def add_photos(
     """Enrol more photos of an existing deputy (one transaction); refreshes look-alikes."""
     with session_scope(sessions) as session:
         get_deputy(session, number=number)
-    outcomes = {o.label: o for o in pipeline.run_jobs(
-        jobs, engine_params(settings), workers=workers, pool=pool
-    )}
+    outcomes = {
+        o.label: o
+        for o in pipeline.run_jobs(jobs, engine_params(settings), workers=workers, pool=pool)
+    }
     result = store_one(
-        sessions, cipher=cipher, number=number, threshold=settings.match_threshold,
-        outcomes=[outcomes[j.label] for j in jobs], actor=actor,
+        sessions,
+        cipher=cipher,
+        number=number,
+        threshold=settings.match_threshold,
+        outcomes=[outcomes[j.label] for j in jobs],
+        actor=actor,
     )
     with session_scope(sessions) as session:
         refresh_lookalikes(session, cipher=cipher, settings=settings)
@@ -554,8 +578,9 @@ class Identifier:
 
         return {
             "box": list(f.box),
-            "candidates": [who(c.person_id) | {"distance": round(c.distance, 4)}
-                           for c in f.candidates],
+            "candidates": [
+                who(c.person_id) | {"distance": round(c.distance, 4)} for c in f.candidates
+            ],
             "match": who(f.person_id) if f.person_id is not None else None,
             "reason": f.reason,
             "margin": None if f.margin is None else round(f.margin, 4),

@@ -74,8 +74,15 @@ class UploadRead(BaseModel):
 
 def _read(d: Deputy, templates: int) -> DeputyRead:
     return DeputyRead(
-        id=d.id, number=d.number, name=d.name, gender=d.gender, unit=d.unit,
-        constituency=d.constituency, phone=d.phone, status=d.status, templates=templates,
+        id=d.id,
+        number=d.number,
+        name=d.name,
+        gender=d.gender,
+        unit=d.unit,
+        constituency=d.constituency,
+        phone=d.phone,
+        status=d.status,
+        templates=templates,
     )
 
 
@@ -131,8 +138,13 @@ def update_deputy(
         raise InvalidInput("姓名不能为空 (name cannot be empty)")
     service.upsert_deputy(session, number=number, fields=fields)
     if fields:
-        audit.record(session, actor=_actor(admin), action="deputy.update", deputy_id=deputy.id,
-                     detail={"fields": sorted(fields)})
+        audit.record(
+            session,
+            actor=_actor(admin),
+            action="deputy.update",
+            deputy_id=deputy.id,
+            detail={"fields": sorted(fields)},
+        )
     retired = body.status == DeputyStatus.RETIRED and deputy.status != DeputyStatus.RETIRED
     if retired:
         service.retire(session, number=number, actor=_actor(admin))
@@ -180,16 +192,29 @@ def upload_photos(
             jobs[i] = PhotoJob(key=number, label=f"{job.label}#{n}", data=job.data)
     session.close()  # the face work takes seconds; do not hold a connection meanwhile
     result = service.add_photos(
-        request.app.state.sessions, cipher=request.app.state.cipher, settings=settings,
-        number=number, jobs=jobs, actor=_actor(admin), pool=face_pool(request),
+        request.app.state.sessions,
+        cipher=request.app.state.cipher,
+        settings=settings,
+        number=number,
+        jobs=jobs,
+        actor=_actor(admin),
+        pool=face_pool(request),
     )
     if any(p.status == "enrolled" for p in result.photos):
         request.app.state.events.publish(GalleryChanged())
     return UploadRead(
         number=number,
         templates=result.templates,
-        photos=[PhotoResultRead(photo=p.photo, status=p.status, reason=p.reason,
-                                message=p.message, flagged=p.flagged) for p in result.photos],
+        photos=[
+            PhotoResultRead(
+                photo=p.photo,
+                status=p.status,
+                reason=p.reason,
+                message=p.message,
+                flagged=p.flagged,
+            )
+            for p in result.photos
+        ],
     )
 
 

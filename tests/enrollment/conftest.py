@@ -42,7 +42,9 @@ def near(base: np.ndarray, distance: float, seed: int) -> np.ndarray:
     return base + d / np.linalg.norm(d) * distance
 
 
-def write_csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> Path:
+def write_csv(
+    path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8"
+) -> Path:
     lines = [",".join(header)] + [",".join(r) for r in rows]
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path

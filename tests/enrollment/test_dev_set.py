@@ -47,10 +47,12 @@ def dev_import(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         rows.append([number, folder.name, "男" if i % 2 else "女", f"单位{i % 7}", "第一选区"])
         names[number] = folder.name
         probes += [(folder.name, f) for f in files[1:]]
-    roster = write_csv(tmp / "名册.csv", ["代表编号", "姓名", "性别", "单位", "选区"], rows,
-                       "utf-8-sig")
+    roster = write_csv(
+        tmp / "名册.csv", ["代表编号", "姓名", "性别", "单位", "选区"], rows, "utf-8-sig"
+    )
     settings = Settings(
-        database_url=f"sqlite:///{tmp / 'dev.db'}", data_dir=tmp / "data",
+        database_url=f"sqlite:///{tmp / 'dev.db'}",
+        data_dir=tmp / "data",
         secret_key="dev-import-secret-0123456789",  # type: ignore[arg-type]
         _env_file=None,  # type: ignore[call-arg]
     )
@@ -58,8 +60,13 @@ def dev_import(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     upgrade(engine)
     rt = make_runtime(settings, engine)
     report = service.import_roster(
-        rt.sessions, cipher=rt.cipher, settings=settings, rows=read_roster(roster),
-        photos_dir=photos, workers=2, actor=Actor.cli(),
+        rt.sessions,
+        cipher=rt.cipher,
+        settings=settings,
+        rows=read_roster(roster),
+        photos_dir=photos,
+        workers=2,
+        actor=Actor.cli(),
     )
     yield DevImport(rt, roster, photos, report, names, probes)
     engine.dispose()
@@ -84,20 +91,27 @@ def test_every_roster_row_is_enrolled(dev_import: DevImport) -> None:
     assert report.totals()["enrolled_photos"] == 60
     assert {d.status for d in report.deputies} == {"created"}
     with session_scope(dev_import.rt.sessions) as s:
-        per_deputy = dict(s.execute(
-            select(Deputy.number, func.count(FaceTemplate.id))
-            .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
-            .group_by(Deputy.number)
-        ).all())
-    assert per_deputy == {n: 1 for n in dev_import.names}
+        per_deputy = dict(
+            s.execute(
+                select(Deputy.number, func.count(FaceTemplate.id))
+                .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
+                .group_by(Deputy.number)
+            ).all()
+        )
+    assert per_deputy == dict.fromkeys(dev_import.names, 1)
 
 
 def test_a_second_import_changes_nothing(dev_import: DevImport) -> None:
     rt = dev_import.rt
     before = _snapshot(rt)
     again = service.import_roster(
-        rt.sessions, cipher=rt.cipher, settings=rt.settings, rows=read_roster(dev_import.roster),
-        photos_dir=dev_import.photos, workers=2, actor=Actor.cli(),
+        rt.sessions,
+        cipher=rt.cipher,
+        settings=rt.settings,
+        rows=read_roster(dev_import.roster),
+        photos_dir=dev_import.photos,
+        workers=2,
+        actor=Actor.cli(),
     )
     assert _snapshot(rt) == before
     totals = again.totals()
@@ -115,7 +129,7 @@ def test_identify_every_other_dev_photo(dev_import: DevImport) -> None:
         usable = [f for f in result["faces"] if f["candidates"]]
         if not usable:
             continue
-        face = max(usable, key=lambda f: (f["box"][2] - f["box"][0]))
+        face = max(usable, key=lambda f: f["box"][2] - f["box"][0])
         faces += 1
         rank1 += face["candidates"][0]["name"] == truth
         if face["match"] is not None:

@@ -76,8 +76,13 @@ def test_fixture_outcomes_and_broken_files(rt: Runtime, faces_dir: Path, tmp_pat
         expected[number] = outcome
 
     report = service.import_roster(
-        rt.sessions, cipher=rt.cipher, settings=rt.settings, rows=rows, photos_dir=photos,
-        workers=2, actor=Actor.cli(),
+        rt.sessions,
+        cipher=rt.cipher,
+        settings=rt.settings,
+        rows=rows,
+        photos_dir=photos,
+        workers=2,
+        actor=Actor.cli(),
     )
     got = {p.number: (p.status if p.status == "enrolled" else p.reason) for p in report.photos}
     assert {rows[int(n[1:])].name: v for n, v in got.items()} == {
@@ -93,9 +98,13 @@ def test_fixture_outcomes_and_broken_files(rt: Runtime, faces_dir: Path, tmp_pat
     enrolled = {n for n, v in expected.items() if v == "enrolled"}
     with session_scope(rt.sessions) as s:
         stored = set(s.scalars(select(Deputy.number)))
-        with_faces = set(s.scalars(
-            select(Deputy.number).join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
-        ))
+        with_faces = set(
+            s.scalars(
+                select(Deputy.number).join(
+                    FaceTemplate, FaceTemplate.subject == Deputy.face_subject
+                )
+            )
+        )
     assert stored == enrolled and with_faces == enrolled  # failures stored nothing
 
     # The same face under four rotations is four "deputies" that look alike.

@@ -16,14 +16,18 @@ ZH = ["代表编号", "姓名", "性别", "单位", "选区", "电话", "照片"
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
 def test_csv_with_chinese_headers_in_every_common_encoding(tmp_path: Path, encoding: str) -> None:
     path = write_csv(
-        tmp_path / "r.csv", ZH,
-        [["1001", "张三", "男", "某镇政府", "第一选区", "13800000000", "a.jpg;b.jpg"],
-         ["1002", "李四", "女", "", "", "", ""]],
+        tmp_path / "r.csv",
+        ZH,
+        [
+            ["1001", "张三", "男", "某镇政府", "第一选区", "13800000000", "a.jpg;b.jpg"],
+            ["1002", "李四", "女", "", "", "", ""],
+        ],
         encoding,
     )
     rows = read_roster(path)
-    assert rows[0] == RosterRow(2, "1001", "张三", "男", "某镇政府", "第一选区", "13800000000",
-                                ("a.jpg", "b.jpg"))
+    assert rows[0] == RosterRow(
+        2, "1001", "张三", "男", "某镇政府", "第一选区", "13800000000", ("a.jpg", "b.jpg")
+    )
     assert rows[1].unit is None and rows[1].photos == ()
     assert rows[1].row == 3
 
@@ -43,7 +47,8 @@ def test_xlsx_roster_with_numeric_numbers(tmp_path: Path) -> None:
     book.save(tmp_path / "r.xlsx")
     rows = read_roster(tmp_path / "r.xlsx")
     assert [(r.number, r.name, r.gender, r.row) for r in rows] == [
-        ("1001", "张三", "男", 2), ("1002", "李四", None, 4)
+        ("1001", "张三", "男", 2),
+        ("1002", "李四", None, 4),
     ]
 
 
@@ -89,7 +94,10 @@ def test_photos_found_by_number_file_suffix_and_folder(tmp_path: Path) -> None:
     (tmp_path / "1001" / "a.jpeg").write_bytes(b"x")
     found = find_photos(RosterRow(2, "1001", "张三"), tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
-        "1001.jpg", "1001_2.JPG", "1001_10.png", "1001/a.jpeg"
+        "1001.jpg",
+        "1001_2.JPG",
+        "1001_10.png",
+        "1001/a.jpeg",
     ]
     named = find_photos(RosterRow(2, "1001", "张三", photos=("x/y.jpg",)), tmp_path)
     assert named == [tmp_path / "x" / "y.jpg"]

@@ -37,10 +37,17 @@ def ok(number: str, label: str, enc: np.ndarray, sha: str | None = None) -> Phot
     return PhotoOutcome(number, label, sha or f"sha-{label}", True, encoding=enc, quality=0.9)
 
 
-def store(rt: Runtime, number: str, outcomes: list[PhotoOutcome], name: str = "张三") -> service.DeputyResult:
+def store(
+    rt: Runtime, number: str, outcomes: list[PhotoOutcome], name: str = "张三"
+) -> service.DeputyResult:
     return service.store_one(
-        rt.sessions, cipher=rt.cipher, number=number, outcomes=outcomes,
-        threshold=rt.settings.match_threshold, actor=ACTOR, row=RosterRow(2, number, name),
+        rt.sessions,
+        cipher=rt.cipher,
+        number=number,
+        outcomes=outcomes,
+        threshold=rt.settings.match_threshold,
+        actor=ACTOR,
+        row=RosterRow(2, number, name),
     )
 
 
@@ -113,8 +120,14 @@ def test_import_continues_after_a_database_failure(
     def fake(job: PhotoJob, params: EngineParams) -> PhotoOutcome:
         assert job.path is not None
         sha = pipeline.sha256_file(job.path)
-        return PhotoOutcome(job.key, job.label, sha, True, encoding=near(unit(int(job.key)), 0.1,
-                            hash(job.label) % 1000), quality=1.0)
+        return PhotoOutcome(
+            job.key,
+            job.label,
+            sha,
+            True,
+            encoding=near(unit(int(job.key)), 0.1, hash(job.label) % 1000),
+            quality=1.0,
+        )
 
     monkeypatch.setattr(pipeline, "process_photo", fake)
     real_persist = service.persist_deputy
@@ -129,8 +142,13 @@ def test_import_continues_after_a_database_failure(
     monkeypatch.setattr(service, "persist_deputy", flaky)
     rows = [RosterRow(i + 2, n, f"代表{n}") for i, n in enumerate(("1", "2", "3"))]
     report = service.import_roster(
-        rt.sessions, cipher=rt.cipher, settings=rt.settings, rows=rows, photos_dir=tmp_path,
-        workers=1, actor=ACTOR,
+        rt.sessions,
+        cipher=rt.cipher,
+        settings=rt.settings,
+        rows=rows,
+        photos_dir=tmp_path,
+        workers=1,
+        actor=ACTOR,
     )
     assert [d.status for d in report.deputies] == ["created", "failed", "created"]
     assert report.totals()["failed_photos"] == 2
@@ -150,8 +168,14 @@ def test_remove_face_data_keeps_deputy_and_attendance(rt: Runtime) -> None:
         meeting = Meeting(body_id=body.id, title="第一次会议", starts_at=datetime.now(UTC))
         s.add(meeting)
         s.flush()
-        s.add(Attendance(meeting_id=meeting.id, deputy_id=deputy.id,
-                         checked_in_at=datetime.now(UTC), method=CheckinMethod.FACE))
+        s.add(
+            Attendance(
+                meeting_id=meeting.id,
+                deputy_id=deputy.id,
+                checked_in_at=datetime.now(UTC),
+                method=CheckinMethod.FACE,
+            )
+        )
         old_subject = deputy.face_subject
     with session_scope(rt.sessions) as s:
         assert service.remove_face_data(s, number="1", actor=ACTOR) == 1
@@ -169,7 +193,7 @@ def test_remove_face_data_keeps_deputy_and_attendance(rt: Runtime) -> None:
 def test_lookalikes_are_stored_and_retired_deputies_leave_the_gallery(rt: Runtime) -> None:
     a = unit(1)
     store(rt, "1", [ok("1", "a.jpg", a)])
-    store(rt, "2", [ok("2", "b.jpg", near(a, 0.5, 5))])  # within 0.45 + 0.1
+    store(rt, "2", [ok("2", "b.jpg", near(a, 0.47, 5))])  # within 0.45 + 0.05
     store(rt, "3", [ok("3", "c.jpg", unit(3))])
     with session_scope(rt.sessions) as s:
         pairs = service.refresh_lookalikes(s, cipher=rt.cipher, settings=rt.settings)
