@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checkin import kiosk_ws, pages
-from checkin.api import accounts, meetings
+from checkin.api import accounts, deputies, meetings
 from checkin.auth import TokenSigner
 from checkin.errors import BaodaoError
 from checkin.events import EventBus
@@ -58,6 +58,9 @@ def create_app(
         finally:
             app.state.matcher.close()
             await app.state.live.stop()
+            pool = getattr(app.state, "face_pool", None)  # started on first photo upload
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
             engine.dispose()
 
     app = FastAPI(title="Baodao 报到", version="0.1.0", lifespan=lifespan)
@@ -106,6 +109,7 @@ def create_app(
         return JSONResponse({"status": "ready", "revision": current})
 
     app.include_router(accounts.router)
+    app.include_router(deputies.router)
     app.include_router(meetings.router)
     app.include_router(meetings.ws_router)
     app.include_router(kiosk_ws.router)

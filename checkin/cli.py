@@ -40,6 +40,15 @@ def _register_secretariat() -> None:
 _register_secretariat()
 
 
+def _register_subapps() -> None:
+    from enrollment.cli import register
+
+    register(app)
+
+
+_register_subapps()
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear line to stderr; return the Exit to raise."""
     typer.echo(f"baodao: {' '.join(message.split())}", err=True)

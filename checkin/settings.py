@@ -108,6 +108,20 @@ class Settings(BaseSettings):
     gallery_check_s: float = Field(
         2.0, ge=0.0, le=600.0, description="How often a meeting's gallery is checked for changes"
     )
+    enroll_min_face_px: int = Field(
+        48,
+        ge=20,
+        le=400,
+        description="Smallest face side (pixels) accepted in an enrollment photo; ID-style "
+        "scans are small, and dlib aligns every face to 150 px before encoding",
+    )
+    lookalike_safety_margin: float = Field(
+        0.05,
+        ge=0.0,
+        le=0.5,
+        description="Deputies whose closest templates are nearer than match_threshold plus "
+        "this are listed as look-alikes after enrollment",
+    )
 
     @field_validator("secret_key")
     @classmethod

@@ -1,0 +1,235 @@
+"""Deputies REST API: create, list, update, upload photos, delete face data, look-alikes."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Request, UploadFile
+from pydantic import BaseModel, Field
+
+from checkin import audit
+from checkin.auth import AdminUser, SessionDep, StaffUser
+from checkin.errors import BaodaoError, Conflict, InvalidInput
+from checkin.events import GalleryChanged
+from checkin.settings import Settings
+from enrollment import pipeline, service
+from enrollment.pipeline import PhotoJob
+from models import Deputy, DeputyStatus
+
+router = APIRouter(prefix="/api", tags=["deputies"])
+MAX_PHOTOS_PER_UPLOAD = 20
+_pool_lock = threading.Lock()
+
+
+class PayloadTooLarge(BaodaoError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class DeputyCreate(BaseModel):
+    number: str = Field(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z][0-9A-Za-z_.\-]*$")
+    name: str = Field(min_length=1, max_length=100)
+    gender: str | None = Field(None, max_length=10)
+    unit: str | None = Field(None, max_length=200)
+    constituency: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+
+
+class DeputyUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    gender: str | None = Field(None, max_length=10)
+    unit: str | None = Field(None, max_length=200)
+    constituency: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+    status: DeputyStatus | None = None
+
+
+class DeputyRead(BaseModel):
+    id: int
+    number: str
+    name: str
+    gender: str | None
+    unit: str | None
+    constituency: str | None
+    phone: str | None
+    status: DeputyStatus
+    templates: int
+
+
+class PhotoResultRead(BaseModel):
+    photo: str | None
+    status: str  # enrolled / duplicate / failed
+    reason: str | None
+    message: str | None
+    flagged: bool
+
+
+class UploadRead(BaseModel):
+    number: str
+    templates: int
+    photos: list[PhotoResultRead]
+
+
+def _read(d: Deputy, templates: int) -> DeputyRead:
+    return DeputyRead(
+        id=d.id,
+        number=d.number,
+        name=d.name,
+        gender=d.gender,
+        unit=d.unit,
+        constituency=d.constituency,
+        phone=d.phone,
+        status=d.status,
+        templates=templates,
+    )
+
+
+def _actor(user: Any) -> audit.Actor:
+    return audit.Actor(user.username, user_id=user.id)
+
+
+def face_pool(request: Request) -> ProcessPoolExecutor:
+    """The app's face worker pool (spawned on first use; the web server is threaded)."""
+    state = request.app.state
+    with _pool_lock:
+        pool: ProcessPoolExecutor | None = getattr(state, "face_pool", None)
+        if pool is None:
+            settings: Settings = state.settings
+            pool = pipeline.make_pool(settings.workers or pipeline.default_workers(), fork=False)
+            state.face_pool = pool
+    return pool
+
+
+@router.get("/deputies")
+def list_deputies(
+    _: StaffUser, session: SessionDep, include_retired: bool = False
+) -> list[DeputyRead]:
+    """Deputies by number with their number of face templates."""
+    return [_read(d, n) for d, n in service.get_all(session, include_retired=include_retired)]
+
+
+@router.get("/deputies/{number}")
+def get_deputy(number: str, _: StaffUser, session: SessionDep) -> DeputyRead:
+    d = service.get_deputy(session, number=number)
+    return _read(d, len(service.templates_of(session, d)))
+
+
+@router.post("/deputies", status_code=201)
+def create_deputy(body: DeputyCreate, admin: AdminUser, session: SessionDep) -> DeputyRead:
+    """Create a deputy without photos (upload them next); 409 if the number exists."""
+    fields = body.model_dump(exclude={"number"})
+    deputy, status = service.upsert_deputy(session, number=body.number, fields=fields)
+    if status != "created":
+        raise Conflict(f"代表编号 {body.number} 已存在 (deputy exists)")
+    audit.record(session, actor=_actor(admin), action="deputy.create", deputy_id=deputy.id)
+    return _read(deputy, 0)
+
+
+@router.patch("/deputies/{number}")
+def update_deputy(
+    number: str, body: DeputyUpdate, request: Request, admin: AdminUser, session: SessionDep
+) -> DeputyRead:
+    """Change a deputy's details; status "retired" retires them."""
+    deputy = service.get_deputy(session, number=number)
+    fields = body.model_dump(exclude_unset=True, exclude={"status"})
+    if "name" in fields and fields["name"] is None:
+        raise InvalidInput("姓名不能为空 (name cannot be empty)")
+    service.upsert_deputy(session, number=number, fields=fields)
+    if fields:
+        audit.record(
+            session,
+            actor=_actor(admin),
+            action="deputy.update",
+            deputy_id=deputy.id,
+            detail={"fields": sorted(fields)},
+        )
+    retired = body.status == DeputyStatus.RETIRED and deputy.status != DeputyStatus.RETIRED
+    if retired:
+        service.retire(session, number=number, actor=_actor(admin))
+    elif body.status == DeputyStatus.SEATED and deputy.status != DeputyStatus.SEATED:
+        deputy.status, deputy.retired_at = DeputyStatus.SEATED, None
+        audit.record(session, actor=_actor(admin), action="deputy.reseat", deputy_id=deputy.id)
+    session.commit()
+    if body.status is not None:
+        request.app.state.events.publish(GalleryChanged())
+    return _read(deputy, len(service.templates_of(session, deputy)))
+
+
+@router.post("/deputies/{number}/photos")
+def upload_photos(
+    number: str,
+    files: Annotated[list[UploadFile], File(description="one or more photos")],
+    request: Request,
+    admin: AdminUser,
+    session: SessionDep,
+) -> UploadRead:
+    """Enrol photos of a deputy; each photo gets its own result (enrolled/duplicate/failed)."""
+    service.get_deputy(session, number=number)
+    settings: Settings = request.app.state.settings
+    if len(files) > MAX_PHOTOS_PER_UPLOAD:
+        raise InvalidInput(f"一次最多上传 {MAX_PHOTOS_PER_UPLOAD} 张照片")
+    jobs = []
+    for i, upload in enumerate(files):
+        if upload.size is not None and upload.size > settings.max_image_bytes:
+            raise PayloadTooLarge(
+                f"照片 {upload.filename} 超过 {settings.max_image_bytes // 1_000_000} MB 上限"
+            )
+        data = upload.file.read(settings.max_image_bytes + 1)
+        if len(data) > settings.max_image_bytes:
+            raise PayloadTooLarge(
+                f"照片 {upload.filename} 超过 {settings.max_image_bytes // 1_000_000} MB 上限"
+            )
+        jobs.append(PhotoJob(key=number, label=upload.filename or f"photo-{i + 1}", data=data))
+    if not jobs:
+        raise InvalidInput("请至少上传一张照片")
+    # Distinct labels: the service matches outcomes to jobs by label.
+    seen: dict[str, int] = {}
+    for i, job in enumerate(jobs):
+        n = seen[job.label] = seen.get(job.label, 0) + 1
+        if n > 1:
+            jobs[i] = PhotoJob(key=number, label=f"{job.label}#{n}", data=job.data)
+    session.close()  # the face work takes seconds; do not hold a connection meanwhile
+    result = service.add_photos(
+        request.app.state.sessions,
+        cipher=request.app.state.cipher,
+        settings=settings,
+        number=number,
+        jobs=jobs,
+        actor=_actor(admin),
+        pool=face_pool(request),
+    )
+    if any(p.status == "enrolled" for p in result.photos):
+        request.app.state.events.publish(GalleryChanged())
+    return UploadRead(
+        number=number,
+        templates=result.templates,
+        photos=[
+            PhotoResultRead(
+                photo=p.photo,
+                status=p.status,
+                reason=p.reason,
+                message=p.message,
+                flagged=p.flagged,
+            )
+            for p in result.photos
+        ],
+    )
+
+
+@router.delete("/deputies/{number}/face")
+def delete_face_data(
+    number: str, request: Request, admin: AdminUser, session: SessionDep
+) -> dict[str, Any]:
+    """Delete a deputy's face data; the deputy and attendance history stay."""
+    deleted = service.remove_face_data(session, number=number, actor=_actor(admin))
+    session.commit()
+    request.app.state.events.publish(GalleryChanged())
+    return {"number": number, "templates_deleted": deleted}
+
+
+@router.get("/lookalikes")
+def list_lookalikes(_: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Pairs of deputies who look alike (stored after each enrollment), nearest first."""
+    return service.get_lookalikes(session)

@@ -1,0 +1,231 @@
+"""Benchmark `baodao enroll import` against a plain sequential face_recognition loop.
+
+    python -m enrollment.bench --faces ../shared/faces/dev [--workers 2] [--limit N]
+
+Both sides process the same photos (every photo of every identity folder) in fresh child
+processes, measured in the same run: photos/s and peak resident memory. The import runs with
+the shipped settings (enroll_jitters from Settings) and once more with jitters=1, which is the
+same encoder work as the baseline (face_recognition.face_encodings defaults to one jitter).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from enrollment.roster import IMAGE_SUFFIXES
+
+
+def collect(faces_dir: Path, limit: int = 0) -> dict[str, list[Path]]:
+    """Identity folder name -> its photos (sorted); at most `limit` photos in all (0 = all)."""
+    out: dict[str, list[Path]] = {}
+    total = 0
+    for folder in sorted(p for p in faces_dir.iterdir() if p.is_dir()):
+        photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if limit:
+            photos = photos[: max(0, limit - total)]
+        if photos:
+            out[folder.name] = photos
+            total += len(photos)
+    return out
+
+
+def _write_roster(identities: dict[str, list[Path]], work: Path) -> tuple[Path, Path]:
+    """A roster CSV and a photos folder with NUMBER/ sub-folders of symlinks."""
+    photos = work / "photos"
+    photos.mkdir()
+    roster = work / "roster.csv"
+    with roster.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["代表编号", "姓名"])
+        for i, (name, files) in enumerate(identities.items(), start=1):
+            number = f"B{i:04d}"
+            writer.writerow([number, name])
+            folder = photos / number
+            folder.mkdir()
+            for f in files:
+                (folder / f.name).symlink_to(f.resolve())
+    return roster, photos
+
+
+def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    r = subprocess.run(
+        [sys.executable, "-m", "enrollment.bench", "--child", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - started
+    if r.returncode != 0:
+        raise RuntimeError(f"benchmark child {args[0]} failed: {r.stderr[-2000:]}")
+    data: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+    return data | {"wall_s": round(wall, 2)}
+
+
+def _baseline_child(list_file: Path) -> dict[str, Any]:
+    """The plain loop: load, detect (HOG, 1 upsample), encode (1 jitter), one photo at a time."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition
+
+    paths = json.loads(list_file.read_text())
+    started = time.perf_counter()
+    faces = 0
+    for p in paths:
+        image = face_recognition.load_image_file(p)
+        locations = face_recognition.face_locations(image)
+        faces += len(face_recognition.face_encodings(image, locations))
+    seconds = time.perf_counter() - started
+    return {
+        "photos": len(paths),
+        "faces": faces,
+        "seconds": round(seconds, 2),
+        "parent_maxrss_mb": _rss_mb(resource.RUSAGE_SELF),
+    }
+
+
+def _import_child(roster: Path, photos: Path, workers: int) -> dict[str, Any]:
+    """`baodao enroll import ROSTER --photos DIR --workers N --json`, in this process."""
+    import contextlib
+    import io
+
+    from checkin.cli import app
+
+    out = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = app(
+            [
+                "enroll",
+                "import",
+                str(roster),
+                "--photos",
+                str(photos),
+                "--workers",
+                str(workers),
+                "--json",
+            ],
+            standalone_mode=False,
+        )
+    seconds = time.perf_counter() - started
+    totals = json.loads(out.getvalue())["totals"]
+    return {
+        "photos": totals["enrolled_photos"] + totals["failed_photos"] + totals["duplicate_photos"],
+        "totals": totals,
+        "exit_code": code or 0,
+        "seconds": round(seconds, 2),
+        "parent_maxrss_mb": _rss_mb(resource.RUSAGE_SELF),
+        "worker_maxrss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
+    }
+
+
+def _rss_mb(who: int) -> float:
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)  # Linux: kilobytes
+
+
+def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[str, Any]:
+    """Run baseline, import (shipped settings) and import (jitters=1); photos/s, memory, ratios."""
+    from checkin.settings import Settings
+
+    identities = collect(Path(faces_dir), limit)
+    paths = [str(p) for files in identities.values() for p in files]
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("BAODAO_")}
+    shipped_jitters = Settings(_env_file=None).enroll_jitters  # type: ignore[call-arg]
+    with tempfile.TemporaryDirectory(prefix="baodao-bench-") as tmp:
+        work = Path(tmp)
+        roster, photos = _write_roster(identities, work)
+        list_file = work / "photos.json"
+        list_file.write_text(json.dumps(paths))
+        baseline = _child(["baseline", str(list_file)], base_env)
+        runs: dict[str, Any] = {}
+        for label, jitters in (("import_shipped", shipped_jitters), ("import_jitters1", 1)):
+            data = work / label
+            env = base_env | {
+                "BAODAO_DATA_DIR": str(data),
+                "BAODAO_DATABASE_URL": f"sqlite:///{data / 'baodao.db'}",
+                "BAODAO_SECRET_KEY": "bench-secret-key-0123456789",
+                "BAODAO_ENROLL_JITTERS": str(jitters),
+            }
+            runs[label] = _child(["import", str(roster), str(photos), str(workers)], env)
+            runs[label]["jitters"] = jitters
+    result: dict[str, Any] = {
+        "photos": len(paths),
+        "identities": len(identities),
+        "workers": workers,
+        "cores": os.cpu_count(),
+        "baseline": baseline,
+    }
+    base_rate = baseline["photos"] / baseline["seconds"]
+    baseline["photos_per_s"] = round(base_rate, 2)
+    for label, run in runs.items():
+        rate = run["photos"] / run["seconds"]
+        run["photos_per_s"] = round(rate, 2)
+        run["total_maxrss_mb"] = round(
+            run["parent_maxrss_mb"] + workers * run["worker_maxrss_mb"], 1
+        )
+        run["speed_ratio"] = round(rate / base_rate, 2)
+        result[label] = run
+    return result
+
+
+def print_result(r: dict[str, Any]) -> None:
+    """Human-readable lines (the CLI and `python -m enrollment.bench` print these)."""
+    b = r["baseline"]
+    lines = [
+        f"{r['photos']} photos of {r['identities']} identities, {r['workers']} workers, "
+        f"{r['cores']} cores",
+        f"baseline (sequential face_recognition: load, face_locations, face_encodings, 1 jitter):"
+        f" {b['photos_per_s']} photos/s, peak RSS {b['parent_maxrss_mb']} MB",
+    ]
+    for label in ("import_shipped", "import_jitters1"):
+        run = r[label]
+        lines.append(
+            f"baodao enroll import (enroll_jitters={run['jitters']}): {run['photos_per_s']} "
+            f"photos/s = {run['speed_ratio']}x baseline; peak RSS parent "
+            f"{run['parent_maxrss_mb']} MB + {r['workers']} x worker {run['worker_maxrss_mb']} MB"
+            f" (<= {run['total_maxrss_mb']} MB); enrolled {run['totals']['enrolled_photos']}, "
+            f"failed {run['totals']['failed_photos']}"
+        )
+    for line in lines:
+        sys.stdout.write(line + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry: the benchmark, or one of its measured children."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        kind, *rest = argv[1:]
+        if kind == "baseline":
+            out = _baseline_child(Path(rest[0]))
+        else:
+            out = _import_child(Path(rest[0]), Path(rest[1]), int(rest[2]))
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    parser = argparse.ArgumentParser(prog="python -m enrollment.bench", description=__doc__)
+    parser.add_argument("--faces", type=Path, required=True, help="identity folders (dev set)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
+    parser.add_argument("--json", action="store_true", help="print the raw result as JSON")
+    args = parser.parse_args(argv)
+    result = run_enroll_bench(args.faces, args.workers, limit=args.limit)
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        print_result(result)
+
+
+if __name__ == "__main__":
+    main()
