@@ -39,12 +39,14 @@ REASONS: dict[str, str] = {
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "BMP", "MPO"})
 
-# Quality-gate defaults, measured on ../shared/faces (dev set and fixtures/hard, profile):
-# every dev photo passes, fixtures/hard/blurred_face and fixtures/profile fail.
-MIN_SHARPNESS = 60.0
+# Quality-gate defaults, measured on ../shared/faces: of the 432 dev photos only the visibly
+# blurred Laura_Bush/8 (12.8) and the half-profile Recep_Tayyip_Erdogan/3 (0.13) fail;
+# fixtures/hard/blurred_face (15.0) and fixtures/profile/left_face (0.0) fail; the next dev
+# photos are at 25 (sharpness) and 0.22 (frontal).
+MIN_SHARPNESS = 20.0
 MIN_BRIGHTNESS = 40.0
 MAX_BRIGHTNESS = 215.0
-MIN_FRONTAL = 0.45
+MIN_FRONTAL = 0.2
 
 # Detection policy: HOG cost follows pixels × 4^upsample (≈130 ms per 1.6 M pixels on one
 # core). HOG finds faces from ~80 px; one upsample finds them from ~40 px, below any sane
@@ -251,9 +253,11 @@ def _measure(image: np.ndarray, box: Box) -> tuple[int, float, float]:
         return face_px, 0.0, 0.0
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     brightness = float(gray.mean())
-    # Resize to a fixed side so blur is judged the same for small and large faces.
-    norm = cv2.resize(gray, (_SHARPNESS_SIDE, _SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
-    sharpness = float(cv2.Laplacian(norm, cv2.CV_64F).var())
+    # Large faces are shrunk to a fixed side so blur is judged alike at any size; small ones
+    # are left alone (upscaling would smooth them and make every small face look blurred).
+    if face_px > _SHARPNESS_SIDE:
+        gray = cv2.resize(gray, (_SHARPNESS_SIDE, _SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
+    sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     return face_px, sharpness, brightness
 
 
@@ -280,8 +284,14 @@ def _verdict(
         reason = "too_blurry"
     elif frontal < min_frontal:
         reason = "not_frontal"
-    return Quality(reason is None, reason, face_px, round(sharpness, 2), round(brightness, 2),
-                   round(frontal, 3))
+    return Quality(
+        reason is None,
+        reason,
+        face_px,
+        round(sharpness, 2),
+        round(brightness, 2),
+        round(frontal, 3),
+    )
 
 
 def assess(
@@ -299,9 +309,15 @@ def assess(
     face_px, sharpness, brightness = _measure(image, box)
     frontal = _frontal_score(_shape(image, box)) if face_px > 0 else 0.0
     return _verdict(
-        face_px, sharpness, brightness, frontal,
-        min_face_px=min_face_px, min_sharpness=min_sharpness, min_brightness=min_brightness,
-        max_brightness=max_brightness, min_frontal=min_frontal,
+        face_px,
+        sharpness,
+        brightness,
+        frontal,
+        min_face_px=min_face_px,
+        min_sharpness=min_sharpness,
+        min_brightness=min_brightness,
+        max_brightness=max_brightness,
+        min_frontal=min_frontal,
     )
 
 
@@ -322,6 +338,38 @@ def distances(matrix: np.ndarray, probe: np.ndarray) -> np.ndarray:
     return np.asarray(np.linalg.norm(matrix - probe, axis=1), dtype=np.float64)
 
 
+def _gate(
+    image: np.ndarray,
+    *,
+    min_face_px: int,
+    upsample: int | None,
+    min_sharpness: float,
+    min_frontal: float,
+) -> list[tuple[Box, Quality, Any]]:
+    """Detect, then measure every face; keeps the landmarks so encoding need not redo them."""
+    out = []
+    for box in detect(image, upsample=upsample):
+        face_px, sharpness, brightness = _measure(image, box)
+        shape = _shape(image, box)
+        quality = _verdict(
+            face_px,
+            sharpness,
+            brightness,
+            _frontal_score(shape),
+            min_face_px=min_face_px,
+            min_sharpness=min_sharpness,
+            min_brightness=MIN_BRIGHTNESS,
+            max_brightness=MAX_BRIGHTNESS,
+            min_frontal=min_frontal,
+        )
+        out.append((box, quality, shape))
+    return out
+
+
+def _descriptor(image: np.ndarray, shape: Any, jitters: int) -> np.ndarray:
+    return np.array(_models().face_encoder.compute_face_descriptor(image, shape, jitters))
+
+
 def analyze(
     image: np.ndarray,
     *,
@@ -332,54 +380,59 @@ def analyze(
     min_frontal: float = MIN_FRONTAL,
 ) -> list[FaceAnalysis]:
     """Detect every face, run the quality gate and encode the usable ones."""
-    fr = _models()
-    results: list[FaceAnalysis] = []
-    for box in detect(image, upsample=upsample):
-        face_px, sharpness, brightness = _measure(image, box)
-        shape = _shape(image, box)
-        quality = _verdict(
-            face_px, sharpness, brightness, _frontal_score(shape),
-            min_face_px=min_face_px, min_sharpness=min_sharpness,
-            min_brightness=MIN_BRIGHTNESS, max_brightness=MAX_BRIGHTNESS,
-            min_frontal=min_frontal,
-        )
-        encoding = None
-        if quality.ok:
-            encoding = np.array(fr.face_encoder.compute_face_descriptor(image, shape, jitters))
-        results.append(FaceAnalysis(box, quality, encoding))
-    return results
+    _check_image(image)
+    gated = _gate(
+        image,
+        min_face_px=min_face_px,
+        upsample=upsample,
+        min_sharpness=min_sharpness,
+        min_frontal=min_frontal,
+    )
+    return [
+        FaceAnalysis(box, q, _descriptor(image, shape, jitters) if q.ok else None)
+        for box, q, shape in gated
+    ]
 
 
 def enroll_photo(
-    image: np.ndarray, *, min_face_px: int, jitters: int, try_rotations: bool = True
+    image: np.ndarray,
+    *,
+    min_face_px: int,
+    jitters: int,
+    try_rotations: bool = True,
+    min_sharpness: float = MIN_SHARPNESS,
+    min_frontal: float = MIN_FRONTAL,
 ) -> FaceAnalysis:
     """The one usable face of an enrollment photo, or FaceEngineError with the reason code.
 
-    When no face is found upright and `try_rotations` is set, the photo is also tried turned
-    by 90, 180 and 270 degrees (scans and phone photos without EXIF orientation); the
-    returned `rotation` says which turn was used and `box` is in that turned image.
+    A second face counts only if it is at least half the size of the main one (a distant
+    bystander does not spoil a portrait). When no face is found upright and `try_rotations`
+    is set, the photo is also tried turned by 90, 270 and 180 degrees (scans, phone photos
+    without EXIF orientation); `rotation` says which turn was used and `box` is in that
+    turned image. Live frames (`analyze`) never try rotations: it would triple their cost.
     """
-    faces = analyze(image, min_face_px=min_face_px, jitters=jitters)
+    _check_image(image)
+    kw = {
+        "min_face_px": min_face_px,
+        "upsample": None,
+        "min_sharpness": min_sharpness,
+        "min_frontal": min_frontal,
+    }
+    gated = _gate(image, **kw)  # type: ignore[arg-type]
     rotation = 0
-    if not faces and try_rotations:
+    if not gated and try_rotations:
         for k in (1, 3, 2):
             turned = np.ascontiguousarray(np.rot90(image, k))
-            faces = analyze(turned, min_face_px=min_face_px, jitters=jitters)
-            if faces:
-                rotation = 90 * k
+            gated = _gate(turned, **kw)  # type: ignore[arg-type]
+            if gated:
+                image, rotation = turned, 90 * k
                 break
-    if not faces:
+    if not gated:
         raise FaceEngineError("no_face")
-    if len(faces) > 1:
-        usable = [f for f in faces if f.quality.ok]
-        # A tiny or blurred bystander does not make the photo unusable when one face is.
-        if len(usable) != 1 or any(f.quality.face_px >= usable[0].quality.face_px // 2
-                                   for f in faces if f is not usable[0]):
-            raise FaceEngineError("multiple_faces")
-        faces = usable
-    face = faces[0]
-    if not face.quality.ok:
-        raise FaceEngineError(face.quality.reason or "no_face")
-    if rotation:
-        return FaceAnalysis(face.box, face.quality, face.encoding, rotation)
-    return face
+    main = max(gated, key=lambda g: g[1].face_px)
+    if any(g is not main and g[1].face_px * 2 >= main[1].face_px for g in gated):
+        raise FaceEngineError("multiple_faces")
+    box, quality, shape = main
+    if not quality.ok:
+        raise FaceEngineError(quality.reason or "no_face")
+    return FaceAnalysis(box, quality, _descriptor(image, shape, jitters), rotation)
