@@ -131,7 +131,7 @@ def load_image(source: bytes | pathlib.Path, *, max_pixels: int) -> np.ndarray:
         # We enforce our own pixel limit from the header; Pillow's own check is a backstop.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge() from exc
         except Exception as exc:
