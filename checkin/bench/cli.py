@@ -285,3 +285,22 @@ def _print_calibration(
         f"（{measured.impostor_probes} 个冒名探针），tar = {measured.tar:.3f}，"
         f"wrong_id = {measured.wrong_id:.4f}"
     )
+
+
+@bench_app.command("all")
+def run_all(
+    faces: Annotated[Path, typer.Option("--faces", help="目录：每个身份一个子目录")],
+    out: Annotated[Path, typer.Option("--out", help="报告输出目录")] = Path("bench-output"),
+    workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+) -> None:
+    """Every benchmark this branch has (accuracy), reports written into `out`."""
+    settings = Settings()  # type: ignore[call-arg]
+    try:
+        report = run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
+    except BaodaoError as exc:
+        raise _fail(exc) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    plot_det(report, out / "accuracy.png")
+    console.print(_table(report))
+    console.print(f"报告已写入 {out / 'accuracy.json'} 与 {out / 'accuracy.png'}")
