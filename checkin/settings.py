@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         5, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈75 ms each per face)"
     )
     min_face_px: int = Field(
-        60, ge=20, le=400, description="Smallest face side (pixels) worth encoding"
+        40, ge=20, le=400, description="Smallest face side (pixels) worth encoding"
     )
     max_image_pixels: int = Field(
         40_000_000, ge=100_000, description="Larger images are refused (decompression bombs)"
