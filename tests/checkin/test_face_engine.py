@@ -306,3 +306,12 @@ def test_assess_matches_analyze(faces_dir: Path) -> None:
     assert fe.assess(dark, box, min_face_px=60, min_sharpness=0).reason == "too_dark"
     bright = np.full_like(image, 250)
     assert fe.assess(bright, box, min_face_px=60, min_sharpness=0).reason == "too_bright"
+
+
+def test_truncated_jpeg_refused_even_after_face_recognition_import() -> None:
+    fe._models()  # importing face_recognition flips Pillow's LOAD_TRUNCATED_IMAGES on
+    rng = np.random.default_rng(1)
+    noise = Image.fromarray(rng.integers(0, 255, (120, 120, 3), dtype=np.uint8))
+    data = encode_image(noise, "JPEG", quality=90)
+    with pytest.raises(fe.UnreadableImage):
+        fe.load_image(data[: len(data) * 2 // 3], max_pixels=MAX_PX)
