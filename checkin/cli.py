@@ -41,9 +41,12 @@ _register_secretariat()
 
 
 def _register_subapps() -> None:
+    from checkin.bench.cli import bench_app, calibrate
     from enrollment.cli import register
 
     register(app)
+    app.add_typer(bench_app, name="bench")
+    app.command("calibrate")(calibrate)
 
 
 _register_subapps()

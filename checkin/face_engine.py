@@ -18,7 +18,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from checkin.errors import BaodaoError
 
@@ -131,7 +131,7 @@ def load_image(source: bytes | pathlib.Path, *, max_pixels: int) -> np.ndarray:
         # We enforce our own pixel limit from the header; Pillow's own check is a backstop.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as exc:
             raise ImageTooLarge() from exc
         except Exception as exc:
@@ -145,6 +145,9 @@ def load_image(source: bytes | pathlib.Path, *, max_pixels: int) -> np.ndarray:
             raise ImageTooLarge(
                 f"图片为 {width}×{height} 像素，超过上限 {max_pixels:,} 像素，请缩小后再上传。"
             )
+        # face_recognition switches Pillow's LOAD_TRUNCATED_IMAGES on when it is imported,
+        # which would turn a cut-off upload into a half-grey picture; we refuse those.
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
         try:
             img.load()
             img = ImageOps.exif_transpose(img) or img

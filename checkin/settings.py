@@ -33,12 +33,15 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python logging level")
 
-    # Matching: chosen on ../shared/faces/dev with `baodao bench accuracy`; see README.
+    # Matching: chosen on ../shared/faces/dev with
+    #   baodao bench accuracy --faces ../shared/faces/dev --plot bench-output/accuracy.png
+    # (and --gallery-per-id 2 for stability); numbers and what was tried: docs/accuracy.md.
+    # Check a real roster with `baodao calibrate`.
     match_threshold: float = Field(
-        0.45, ge=0.2, le=0.8, description="Largest face distance accepted as the same person"
+        0.42, ge=0.2, le=0.8, description="Largest face distance accepted as the same person"
     )
     match_margin: float = Field(
-        0.06,
+        0.03,
         ge=0.0,
         le=0.5,
         description="Smallest distance gap between best and second-best person",
@@ -52,9 +55,11 @@ class Settings(BaseSettings):
     enroll_jitters: int = Field(
         10, ge=1, le=100, description="Encoding jitters for enrollment photos (slower, steadier)"
     )
-    live_jitters: int = Field(1, ge=1, le=20, description="Encoding jitters for live kiosk frames")
+    live_jitters: int = Field(
+        5, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈75 ms each per face)"
+    )
     min_face_px: int = Field(
-        60, ge=20, le=400, description="Smallest face side (pixels) worth encoding"
+        40, ge=20, le=400, description="Smallest face side (pixels) worth encoding"
     )
     max_image_pixels: int = Field(
         40_000_000, ge=100_000, description="Larger images are refused (decompression bombs)"

@@ -219,4 +219,7 @@ def errors(m: Metrics) -> float:
 def public(m: Metrics) -> dict[str, Any]:
     """The issue's keys first, then the extra counts."""
     d = m.as_dict()
-    return {**{k: d[k] for k in METRIC_KEYS}, **{k: v for k, v in d.items() if k not in METRIC_KEYS}}
+    return {
+        **{k: d[k] for k in METRIC_KEYS},
+        **{k: v for k, v in d.items() if k not in METRIC_KEYS},
+    }

@@ -1,0 +1,306 @@
+"""`baodao bench accuracy` and `baodao calibrate`: thin commands over the pure bench modules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from checkin.bench import accuracy as acc
+from checkin.bench import calibrate as cal
+from checkin.bench.folder import EngineParams, PhotoResult, encode_folder, list_identities
+from checkin.errors import BaodaoError
+from checkin.settings import Settings
+
+logger = logging.getLogger(__name__)
+bench_app = typer.Typer(help="性能与准确率基准 (benchmarks)", no_args_is_help=True)
+console = Console()
+
+SWEEP = [round(0.30 + 0.005 * i, 3) for i in range(71)]  # 0.300 … 0.650
+
+
+def _params(settings: Settings) -> EngineParams:
+    return EngineParams(
+        min_face_px=settings.min_face_px,
+        enroll_jitters=settings.enroll_jitters,
+        live_jitters=settings.live_jitters,
+        max_pixels=settings.max_image_pixels,
+    )
+
+
+def _fail(exc: BaodaoError) -> typer.Exit:
+    console.print(f"[red]错误：{exc.message}[/red]")
+    return typer.Exit(code=2)
+
+
+def _encodings(results: dict[str, list[PhotoResult]]) -> dict[str, list[np.ndarray | None]]:
+    return {name: [r.encoding for r in rs] for name, rs in results.items()}
+
+
+def _reasons(results: dict[str, list[PhotoResult]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rs in results.values():
+        for r in rs:
+            if r.reason is not None:
+                counts[r.reason] = counts.get(r.reason, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def run_accuracy(
+    faces: Path, *, gallery_per_id: int, settings: Settings, workers: int = 2
+) -> dict[str, Any]:
+    """Encode the folder (ours and plain, each photo once) and compute every figure."""
+    started = time.perf_counter()
+    identities = list_identities(faces)
+    roles = acc.roles(identities, gallery_per_id=gallery_per_id)
+    params = _params(settings)
+    ours_raw = encode_folder(identities, roles, params, mode="ours", workers=workers)
+    encoded_ours = time.perf_counter()
+    plain_raw = encode_folder(identities, roles, params, mode="plain", workers=workers)
+    encoded_plain = time.perf_counter()
+    ours = acc.build_probe_set(_encodings(ours_raw), gallery_per_id=gallery_per_id)
+    plain = acc.build_probe_set(_encodings(plain_raw), gallery_per_id=gallery_per_id)
+    t, m = settings.match_threshold, settings.match_margin
+    ours_m = acc.evaluate(ours, threshold=t, margin=m)
+    plain_m = acc.evaluate(plain, threshold=0.6, margin=0.0, decider=acc.nearest_match(0.6))
+    strict = _best_at(acc.sweep(plain, SWEEP, margin=0.0, decider_for=acc.nearest_match), 0.01)
+    sweeps = {
+        "ours": acc.sweep(ours, SWEEP, margin=m),
+        "ours_no_margin": acc.sweep(ours, SWEEP, margin=0.0),
+        "plain": acc.sweep(plain, SWEEP, margin=0.0, decider_for=acc.nearest_match),
+    }
+    return {
+        **acc.public(ours_m),
+        "gallery_per_id": gallery_per_id,
+        "settings": {
+            "match_threshold": t,
+            "match_margin": m,
+            "enroll_jitters": settings.enroll_jitters,
+            "live_jitters": settings.live_jitters,
+            "min_face_px": settings.min_face_px,
+        },
+        "no_single_face": {"ours": _reasons(ours_raw), "plain": _reasons(plain_raw)},
+        "plain_face_recognition": acc.public(plain_m),
+        "plain_face_recognition_strict": acc.public(strict) if strict else None,
+        "sweep": {k: [acc.public(x) for x in v] for k, v in sweeps.items()},
+        "seconds": {
+            "encode_ours": round(encoded_ours - started, 1),
+            "encode_plain": round(encoded_plain - encoded_ours, 1),
+            "total": round(time.perf_counter() - started, 1),
+        },
+    }
+
+
+def _best_at(rows: list[acc.Metrics], max_errors: float) -> acc.Metrics | None:
+    """The sweep row with the highest tar whose wrong_id + impostor_accept <= max_errors."""
+    ok = [r for r in rows if acc.errors(r) <= max_errors]
+    return max(ok, key=lambda r: (r.tar, -r.threshold)) if ok else None
+
+
+def _table(report: dict[str, Any]) -> Table:
+    table = Table(title=f"开集识别准确率 (K={report['gallery_per_id']})")
+    for col in ("", "threshold", "margin", *acc.METRIC_KEYS[4:]):
+        table.add_column(col, justify="right" if col else "left", no_wrap=True)
+    rows = [
+        ("ours (Baodao)", report),
+        ("plain face_recognition 0.6", report["plain_face_recognition"]),
+    ]
+    if report.get("plain_face_recognition_strict"):
+        rows.append(("plain, strictest ≤1% errors", report["plain_face_recognition_strict"]))
+    for label, r in rows:
+        table.add_row(
+            label,
+            f"{r['threshold']:.2f}",
+            f"{r['margin']:.2f}",
+            *(f"{r[k]:.3f}" for k in acc.METRIC_KEYS[4:]),
+        )
+    return table
+
+
+def plot_det(report: dict[str, Any], path: Path) -> None:
+    """DET-style plot: false accepts (wrong_id + impostor_accept) against genuine rejections."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    styles = {"ours": "-o", "ours_no_margin": "--.", "plain": ":s"}
+    for name, rows in report["sweep"].items():
+        x = [r["wrong_id"] + r["impostor_accept"] for r in rows]
+        y = [1.0 - r["tar"] for r in rows]
+        ax.plot(x, y, styles.get(name, "-"), markersize=3, label=name)
+    ax.plot(
+        report["wrong_id"] + report["impostor_accept"],
+        1 - report["tar"],
+        "r*",
+        markersize=14,
+        label=f"shipped t={report['threshold']:.2f} m={report['margin']:.2f}",
+    )
+    p = report["plain_face_recognition"]
+    ax.plot(
+        p["wrong_id"] + p["impostor_accept"],
+        1 - p["tar"],
+        "kx",
+        markersize=10,
+        label="plain face_recognition 0.6",
+    )
+    ax.axvline(0.01, color="grey", linewidth=0.8)
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("wrong_id + impostor_accept")
+    ax.set_ylabel("1 - tar (genuine probes not matched to the right person)")
+    ax.set_title("Baodao open-set identification, threshold sweep 0.30-0.65")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@bench_app.command("accuracy")
+def accuracy(
+    faces: Annotated[Path, typer.Option("--faces", help="目录：每个身份一个子目录")],
+    gallery_per_id: Annotated[
+        int, typer.Option("--gallery-per-id", min=1, help="每人注册照片数 K")
+    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="DET 曲线 PNG 文件")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+) -> None:
+    """Open-set identification over identity folders, ours beside plain face_recognition."""
+    settings = Settings()  # type: ignore[call-arg]
+    try:
+        report = run_accuracy(
+            faces, gallery_per_id=gallery_per_id, settings=settings, workers=workers
+        )
+    except BaodaoError as exc:
+        raise _fail(exc) from exc
+    if plot is not None:
+        plot_det(report, plot)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    console.print(_table(report))
+    console.print(
+        f"身份 {report['identities']}，注册模板 {report['gallery_size']}，"
+        f"真实探针 {report['genuine_probes']}，冒名探针 {report['impostor_probes']}；"
+        f"未取得单张可用人脸：ours {report['no_single_face']['ours']}，"
+        f"plain {report['no_single_face']['plain']}；用时 {report['seconds']['total']} s"
+    )
+    if plot is not None:
+        console.print(f"DET 曲线已写入 {plot}")
+
+
+def calibrate(
+    faces: Annotated[
+        Path | None, typer.Option("--faces", help="目录：每个身份一个子目录（按基准协议取注册照）")
+    ] = None,
+    target_far: Annotated[
+        float, typer.Option("--target-far", min=1e-6, max=0.5, help="允许的冒名接受率")
+    ] = 0.001,
+    gallery_per_id: Annotated[int, typer.Option("--gallery-per-id", min=1)] = 1,
+    pairs: Annotated[int, typer.Option("--pairs", min=0, help="列出最相似的几对")] = 10,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+) -> None:
+    """Suggest a match threshold from distances between different enrolled persons."""
+    settings = Settings()  # type: ignore[call-arg]
+    if faces is None:
+        # HOOK(db-gallery): once models/ lands, load the enrolled templates of the active
+        # deputies here (Gallery.build over (person_id, decrypted encoding)), and add
+        # `--apply` to store the suggested threshold. Until then a folder is required.
+        console.print("[red]错误：目前需要 --faces 目录；从数据库读取注册库的功能尚未接入。[/red]")
+        raise typer.Exit(code=2)
+    try:
+        identities = list_identities(faces)
+    except BaodaoError as exc:
+        raise _fail(exc) from exc
+    roles = acc.roles(identities, gallery_per_id=gallery_per_id)
+    raw = encode_folder(identities, roles, _params(settings), workers=workers)
+    probes = acc.build_probe_set(_encodings(raw), gallery_per_id=gallery_per_id)
+    gallery = probes.gallery
+    closest = cal.impostor_pairs(gallery)
+    gen = _genuine_probe_distances(probes)
+    s = cal.suggest(
+        [p.distance for p in closest],
+        gen,
+        target_far,
+        persons=gallery.persons,
+        margin=settings.match_margin,
+    )
+    _print_calibration(s, closest, probes, pairs)
+
+
+def _genuine_probe_distances(probes: acc.ProbeSet) -> np.ndarray:
+    """Distance from each genuine probe to its own person's closest template."""
+    out = []
+    for true_id, enc in probes.genuine:
+        rows = probes.gallery.matrix[probes.gallery.labels == true_id]
+        if enc is not None and len(rows):
+            out.append(float(np.min(np.linalg.norm(rows - enc, axis=1))))
+    return np.asarray(out)
+
+
+def _print_calibration(
+    s: cal.Suggestion, closest: list[cal.Pair], probes: acc.ProbeSet, n_pairs: int
+) -> None:
+    dists = [p.distance for p in closest]
+    hist = Table(title=f"不同人之间的距离分布（{s.impostor_pairs} 对）")
+    hist.add_column("距离")
+    hist.add_column("对数", justify="right")
+    hist.add_column("")
+    bins = cal.histogram(dists, lo=0.3, hi=1.1, bins=16)
+    peak = max(c for _, _, c in bins) or 1
+    for lo, hi, c in bins:
+        hist.add_row(f"{lo:.2f}–{hi:.2f}", str(c), "█" * round(30 * c / peak))
+    console.print(hist)
+    look = Table(title="最相似的不同人（建议核对，必要时标记为相似者 look-alike）")
+    for col in ("A", "B", "距离"):
+        look.add_column(col)
+    for p in closest[:n_pairs]:
+        look.add_row(probes.names[p.a], probes.names[p.b], f"{p.distance:.3f}")
+    console.print(look)
+    measured = acc.evaluate(probes, threshold=s.threshold, margin=s.margin)
+    console.print(
+        f"建议阈值 match_threshold = [bold]{s.threshold:.3f}[/bold]（方法 {s.method}，"
+        f"目标冒名接受率 {s.target_far:g}，每对 {s.per_pair_far:.2g}；"
+        f"最近的不同人距离 {s.impostor_min:.3f}，"
+        f"均值 {s.impostor_mean:.3f}±{s.impostor_std:.3f}），"
+        f"margin = {s.margin:.3f}"
+    )
+    if s.genuine_reject is not None:
+        console.print(
+            f"同一人距离 ≥ 阈值的比例（拒识估计）：{s.genuine_reject:.3f}（{s.genuine_pairs} 对）"
+        )
+    console.print(
+        f"在本目录的探针上实测：impostor_accept = {measured.impostor_accept:.4f}"
+        f"（{measured.impostor_probes} 个冒名探针），tar = {measured.tar:.3f}，"
+        f"wrong_id = {measured.wrong_id:.4f}"
+    )
+
+
+@bench_app.command("all")
+def run_all(
+    faces: Annotated[Path, typer.Option("--faces", help="目录：每个身份一个子目录")],
+    out: Annotated[Path, typer.Option("--out", help="报告输出目录")] = Path("bench-output"),
+    workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+) -> None:
+    """Every benchmark this branch has (accuracy), reports written into `out`."""
+    settings = Settings()  # type: ignore[call-arg]
+    try:
+        report = run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
+    except BaodaoError as exc:
+        raise _fail(exc) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    plot_det(report, out / "accuracy.png")
+    console.print(_table(report))
+    console.print(f"报告已写入 {out / 'accuracy.json'} 与 {out / 'accuracy.png'}")
