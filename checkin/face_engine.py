@@ -17,13 +17,14 @@ from functools import cache
 from typing import Any
 
 import cv2
+import dlib
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from checkin.errors import BaodaoError
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition order)
-MODEL_ID = "dlib_resnet_v1"
+MODEL_ID = "dlib_resnet_v1_mirror"
 
 REASONS: dict[str, str] = {
     "no_face": "照片中没有检测到人脸，请正对镜头、露出完整面部后重拍。",
@@ -325,13 +326,9 @@ def assess(
 
 
 def encode(image: np.ndarray, boxes: Sequence[Box], *, jitters: int = 1) -> list[np.ndarray]:
-    """128-d float64 encodings of the faces in `boxes` (5-point alignment, dlib ResNet)."""
+    """128-d float64 encodings of the faces in `boxes` (see `describe`)."""
     _check_image(image)
-    fr = _models()
-    return [
-        np.array(fr.face_encoder.compute_face_descriptor(image, _shape(image, box), jitters))
-        for box in boxes
-    ]
+    return [describe(image, _shape(image, box), jitters) for box in boxes]
 
 
 def distances(matrix: np.ndarray, probe: np.ndarray) -> np.ndarray:
@@ -369,8 +366,17 @@ def _gate(
     return out
 
 
-def _descriptor(image: np.ndarray, shape: Any, jitters: int) -> np.ndarray:
-    return np.array(_models().face_encoder.compute_face_descriptor(image, shape, jitters))
+def describe(image: np.ndarray, shape: Any, jitters: int) -> np.ndarray:
+    """The encoding of one aligned face: the mean of the face chip's and its mirror's.
+
+    Averaging the mirror image cancels part of the pose and lighting asymmetry; on the dev
+    set it gained 3–4 points of true accepts at the same error rate (docs/accuracy.md), for
+    one more network pass (both chips go through dlib in one batch).
+    """
+    chip = dlib.get_face_chip(image, shape, size=150, padding=0.25)
+    pair = [chip, np.ascontiguousarray(chip[:, ::-1])]
+    a, b = _models().face_encoder.compute_face_descriptor(pair, jitters)
+    return (np.array(a) + np.array(b)) / 2
 
 
 def analyze(
@@ -392,7 +398,7 @@ def analyze(
         min_frontal=min_frontal,
     )
     return [
-        FaceAnalysis(box, q, _descriptor(image, shape, jitters) if q.ok else None)
+        FaceAnalysis(box, q, describe(image, shape, jitters) if q.ok else None)
         for box, q, shape in gated
     ]
 
@@ -438,4 +444,4 @@ def enroll_photo(
     box, quality, shape = main
     if not quality.ok:
         raise FaceEngineError(quality.reason or "no_face")
-    return FaceAnalysis(box, quality, _descriptor(image, shape, jitters), rotation)
+    return FaceAnalysis(box, quality, describe(image, shape, jitters), rotation)

@@ -234,7 +234,7 @@ class KioskPipeline:
             verdict = classify(
                 gallery.roster,
                 gallery.everyone,
-                face.encoding,
+                track.pooled(face.encoding, s.track_pool_frames),
                 threshold=s.match_threshold,
                 margin=s.match_margin,
                 lookalikes=gallery.lookalikes,

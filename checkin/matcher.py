@@ -139,7 +139,6 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
         image = fe.load_image(job.jpeg, max_pixels=job.max_pixels)
     except fe.UnreadableImage as exc:  # ImageTooLarge is a subclass
         return FrameAnalysis((), exc.code, time.process_time() - started)
-    fr = fe._models()
     faces: list[DetectedFace] = []
     for box in detect_for_kiosk(image, min_face_px=job.min_face_px, regions=job.regions):
         if any(iou(box, s) >= job.skip_iou for s in job.skip_boxes):
@@ -155,7 +154,7 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
         )  # fmt: skip
         encoding = None
         if quality.ok:
-            encoding = np.array(fr.face_encoder.compute_face_descriptor(image, shape, job.jitters))
+            encoding = fe.describe(image, shape, job.jitters)
         faces.append(DetectedFace(box, quality.reason, encoding))
     return FrameAnalysis(tuple(faces), None, time.process_time() - started)
 

@@ -38,10 +38,10 @@ class Settings(BaseSettings):
     # (and --gallery-per-id 2 for stability); numbers and what was tried: docs/accuracy.md.
     # Check a real roster with `baodao calibrate`.
     match_threshold: float = Field(
-        0.42, ge=0.2, le=0.8, description="Largest face distance accepted as the same person"
+        0.43, ge=0.2, le=0.8, description="Largest face distance accepted as the same person"
     )
     match_margin: float = Field(
-        0.03,
+        0.05,
         ge=0.0,
         le=0.5,
         description="Smallest distance gap between best and second-best person",
@@ -52,11 +52,17 @@ class Settings(BaseSettings):
     confirm_frames: int = Field(
         3, ge=1, le=30, description="Frames of one tracked face that must agree before check-in"
     )
+    track_pool_frames: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Each live decision uses the mean encoding of a face track's last N frames",
+    )
     enroll_jitters: int = Field(
         10, ge=1, le=100, description="Encoding jitters for enrollment photos (slower, steadier)"
     )
     live_jitters: int = Field(
-        5, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈75 ms each per face)"
+        1, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈150 ms each per face)"
     )
     min_face_px: int = Field(
         40, ge=20, le=400, description="Smallest face side (pixels) worth encoding"

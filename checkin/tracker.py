@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 Box = tuple[int, int, int, int]  # top, right, bottom, left
 
 
@@ -67,6 +69,16 @@ class Track:
     settled: Settled | None = None
     pending: bool = False  # a confirmation is being recorded
     since_check: int = 0  # frames since the last encoding of a settled track
+    recent: list[np.ndarray] = field(default_factory=list)  # the track's latest encodings
+
+    def pooled(self, encoding: np.ndarray, frames: int) -> np.ndarray:
+        """The mean of this encoding and the track's previous ones (`frames` in all).
+
+        One person's face in consecutive frames differs by pose, blur and noise; their mean
+        is steadier than any one frame, for a genuine face and an impostor alike.
+        """
+        self.recent = [*self.recent, encoding][-frames:]
+        return np.mean(self.recent, axis=0) if len(self.recent) > 1 else encoding
 
     @property
     def agreeing(self) -> int:

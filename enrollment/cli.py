@@ -16,7 +16,7 @@ from checkin.face_engine import UnreadableImage
 from checkin.runtime import Runtime, open_runtime
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob, PhotoOutcome
-from enrollment.roster import read_roster
+from enrollment.roster import RosterRow, read_roster
 from models.db import session_scope
 
 enroll_app = typer.Typer(
@@ -150,12 +150,16 @@ def _print_lookalikes(pairs: list[dict[str, Any]], console: Console) -> None:
 def add(
     number: str = typer.Argument(..., help="代表编号"),
     photos: list[Path] = typer.Argument(..., help="一张或多张照片"),
+    name: str | None = typer.Option(None, "--name", help="姓名：给出时可新建该代表"),
+    unit: str | None = typer.Option(None, "--unit", help="单位"),
+    gender: str | None = typer.Option(None, "--gender", help="性别"),
     workers: int = typer.Option(0, "--workers", min=0, max=64),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Add photos of an existing deputy; exit code 1 if any photo failed."""
+    """Add photos of a deputy (new with --name); exit code 1 if any photo failed."""
     rt = open_runtime()
     jobs = [PhotoJob(key=number, label=str(p), path=p) for p in photos]
+    new = RosterRow(row=0, number=number, name=name, unit=unit, gender=gender) if name else None
     result = service.add_photos(
         rt.sessions,
         cipher=rt.cipher,
@@ -164,6 +168,7 @@ def add(
         jobs=jobs,
         actor=Actor.cli(),
         workers=min(_workers(rt, workers), len(jobs)),
+        new=new,
     )
     if as_json:
         _out(

@@ -468,10 +468,17 @@ def add_photos(
     actor: Actor,
     workers: int = 1,
     pool: ProcessPoolExecutor | None = None,
+    new: RosterRow | None = None,
 ) -> DeputyResult:
-    """Enrol more photos of an existing deputy (one transaction); refreshes look-alikes."""
+    """Enrol photos of a deputy (one transaction); refreshes look-alikes.
+
+    The deputy must exist, unless `new` gives the roster data to create them with (then,
+    as in an import, nobody is created without a usable photo).
+    """
     with session_scope(sessions) as session:
-        get_deputy(session, number=number)
+        exists = session.scalar(select(Deputy.id).where(Deputy.number == number)) is not None
+        if not exists and new is None:
+            get_deputy(session, number=number)  # raises NotFound with the usual message
     outcomes = {
         o.label: o
         for o in pipeline.run_jobs(jobs, engine_params(settings), workers=workers, pool=pool)
@@ -483,6 +490,7 @@ def add_photos(
         threshold=settings.match_threshold,
         outcomes=[outcomes[j.label] for j in jobs],
         actor=actor,
+        row=None if exists else new,
     )
     with session_scope(sessions) as session:
         refresh_lookalikes(session, cipher=cipher, settings=settings)

@@ -134,3 +134,16 @@ def test_focus_searches_around_tracks_and_the_whole_frame_every_n() -> None:
     t.update([A_MOVED], at=0.2)
     t.update([], at=0.3)  # the face was missed: search everywhere until it is found
     assert t.focus(3) == []
+
+
+def test_pooled_encoding_is_the_mean_of_the_tracks_last_frames() -> None:
+    import numpy as np
+
+    from checkin.tracker import Track
+
+    track = Track(id=1, box=(0, 10, 10, 0), last_frame=0, last_at=0.0)
+    a, b, c = np.zeros(128), np.ones(128), np.full(128, 3.0)
+    assert track.pooled(a, 2) is a
+    assert np.allclose(track.pooled(b, 2), 0.5)
+    assert np.allclose(track.pooled(c, 2), 2.0)  # a dropped out of the window
+    assert np.allclose(track.pooled(a, 1), 0.0)

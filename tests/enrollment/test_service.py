@@ -91,11 +91,14 @@ def test_existing_deputy_gets_roster_changes_and_flags(rt: Runtime) -> None:
 def test_database_failure_mid_deputy_stores_nothing_of_it(rt: Runtime) -> None:
     inserts = {"n": 0}
 
+    # The deputy row is already written when the templates fail (PostgreSQL inserts both
+    # templates in one statement, so fail the first template INSERT, after the deputy's).
     def fail_second_template(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("INSERT INTO FACE_TEMPLATES"):
+        upper = statement.lstrip().upper()
+        if upper.startswith("INSERT INTO DEPUTIES"):
             inserts["n"] += 1
-            if inserts["n"] == 2:
-                raise OperationalError(statement, {}, Exception("disk full (simulated)"))
+        if upper.startswith("INSERT INTO FACE_TEMPLATES") and inserts["n"] == 1:
+            raise OperationalError(statement, {}, Exception("disk full (simulated)"))
 
     me = unit(1)
     event.listen(rt.engine, "before_cursor_execute", fail_second_template)
