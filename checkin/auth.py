@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from checkin.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from models import Kiosk, Role, User, utcnow
+from models.db import session_scope
 
 SESSION_COOKIE = "baodao_session"
 TOKEN_MAX_AGE_S = 12 * 3600
@@ -117,15 +118,8 @@ def kiosk_for_token(session: Session, token: str) -> Kiosk | None:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A request-scoped session; commits when the route returns without error."""
-    session: Session = request.app.state.sessions()
-    try:
+    with session_scope(request.app.state.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
