@@ -376,7 +376,8 @@ def describe(image: np.ndarray, shape: Any, jitters: int) -> np.ndarray:
     chip = dlib.get_face_chip(image, shape, size=150, padding=0.25)
     pair = [chip, np.ascontiguousarray(chip[:, ::-1])]
     a, b = _models().face_encoder.compute_face_descriptor(pair, jitters)
-    return (np.array(a) + np.array(b)) / 2
+    mean: np.ndarray = (np.array(a) + np.array(b)) / 2
+    return mean
 
 
 def analyze(
