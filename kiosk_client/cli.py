@@ -1,4 +1,4 @@
-"""`baodao kiosk …`: the typer group `kiosk_app` (the server side adds `kiosk register` to it)."""
+"""`baodao kiosk run`: the kiosk program (registered in the `kiosk` group by checkin/cli.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from typing import Annotated
 import typer
 
 from kiosk_client.errors import EXIT_CONFIG, KioskError
-
-kiosk_app = typer.Typer(help="报到机（kiosk）：现场摄像头报到客户端", no_args_is_help=True)
 
 
 def default_queue_dir(meeting_id: int) -> Path:
@@ -40,7 +38,6 @@ def _fail(exc: KioskError, headless: bool) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
-@kiosk_app.command("run")
 def run(
     server: Annotated[
         str, typer.Option(envvar="BAODAO_KIOSK_SERVER", help="服务器地址，如 http://10.0.0.5:8000")
@@ -126,4 +123,4 @@ def run(
         raise typer.Exit(code)
 
 
-__all__ = ["kiosk_app", "run", "EXIT_CONFIG"]
+__all__ = ["run", "EXIT_CONFIG"]
