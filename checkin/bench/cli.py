@@ -1,4 +1,4 @@
-"""`baodao bench accuracy` and `baodao calibrate`: thin commands over the pure bench modules."""
+"""`baodao bench accuracy|speed|all` and `baodao calibrate`: thin commands over bench modules."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from rich.table import Table
 from checkin import audit, stored_settings
 from checkin.bench import accuracy as acc
 from checkin.bench import calibrate as cal
+from checkin.bench import report
 from checkin.bench.folder import EngineParams, PhotoResult, encode_folder, list_identities
-from checkin.errors import BaodaoError
+from checkin.errors import BaodaoError, InvalidInput
 from checkin.runtime import Runtime, load_settings, open_runtime
 from checkin.settings import Settings
 from models.db import session_scope
@@ -183,7 +184,7 @@ def accuracy(
     workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
 ) -> None:
     """Open-set identification over identity folders, ours beside plain face_recognition."""
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     try:
         report = run_accuracy(
             faces, gallery_per_id=gallery_per_id, settings=settings, workers=workers
@@ -399,20 +400,141 @@ def _print_calibration(
         )
 
 
+def _fixtures_root(faces: Path) -> Path:
+    """The face-data root holding fixtures/ (the dev folder's parent, or the folder itself)."""
+    from checkin.bench.speed import VIDEO
+
+    for root in (faces, faces.parent):
+        if (root / VIDEO).is_file():
+            return root
+    raise InvalidInput(
+        f"找不到测速视频 {VIDEO}（在 {faces} 或其上一级目录下）", code="bench_video_missing"
+    )
+
+
+def run_speed(
+    faces: Path,
+    *,
+    workers: int = 2,
+    trials: int = 5,
+    enroll_limit: int = 0,
+    clients: int = 50,
+    checkins: int = 60,
+) -> dict[str, Any]:
+    """Enrollment, matcher and live-push benchmarks, each with its own baseline, in one run."""
+    from checkin.bench.live_push import run_push_bench
+    from checkin.bench.speed import run_matcher_bench
+    from enrollment.bench import run_enroll_bench
+
+    list_identities(faces)  # a clear error for a wrong folder before minutes of work
+    root = _fixtures_root(faces)
+    t0 = time.perf_counter()
+    enrollment = run_enroll_bench(faces, workers, limit=enroll_limit)
+    t1 = time.perf_counter()
+    matcher = run_matcher_bench(root, trials=trials, workers=workers)
+    t2 = time.perf_counter()
+    push = run_push_bench(clients=clients, checkins=checkins)
+    t3 = time.perf_counter()
+    limit = f" --enroll-limit {enroll_limit}" if enroll_limit else ""
+    return {
+        "faces": str(faces),
+        "command": f"baodao bench speed --faces {faces} --workers {workers} --trials {trials}"
+        f"{limit} --clients {clients} --checkins {checkins} --json",
+        "enrollment": enrollment,
+        "matcher": matcher,
+        "live_push": push,
+        "seconds": {
+            "enrollment": round(t1 - t0, 1),
+            "matcher": round(t2 - t1, 1),
+            "live_push": round(t3 - t2, 1),
+        },
+    }
+
+
+def _speed_table(speed: dict[str, Any]) -> Table:
+    table = Table(title="速度（每项与同一次运行中测得的基线比较）")
+    for col in ("measure", "Baodao", "baseline (same run)", "ratio"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for row in report.speed_rows(speed):
+        table.add_row(*row)
+    return table
+
+
+@bench_app.command("speed")
+def speed(
+    faces: Annotated[
+        Path, typer.Option("--faces", help="身份目录（如 ../shared/faces/dev）；其上级含 fixtures/")
+    ] = Path("../shared/faces/dev"),
+    workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+    trials: Annotated[
+        int, typer.Option("--trials", min=1, help="每个终端、每种设置的签到次数")
+    ] = 5,
+    enroll_limit: Annotated[
+        int, typer.Option("--enroll-limit", min=0, help="注册测速只用前 N 张照片（0 = 全部）")
+    ] = 0,
+    clients: Annotated[int, typer.Option("--clients", min=1, help="大屏连接数")] = 50,
+    checkins: Annotated[int, typer.Option("--checkins", min=2, help="推送测速的签到数")] = 60,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象")] = False,
+) -> None:
+    """Enrollment photos/s, per-frame cost, check-in latency and live push, against baselines."""
+    result = _run_speed_or_fail(
+        faces,
+        workers=workers,
+        trials=trials,
+        enroll_limit=enroll_limit,
+        clients=clients,
+        checkins=checkins,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    console.print(_speed_table(result))
+
+
+def _run_speed_or_fail(faces: Path, **kwargs: Any) -> dict[str, Any]:
+    try:
+        return run_speed(faces, **kwargs)
+    except BaodaoError as exc:
+        raise _fail(exc) from exc
+    except RuntimeError as exc:  # a benchmark child or server failed; its output is in exc
+        logger.exception("benchmark failed")
+        console.print(f"[red]错误：基准测试失败：{str(exc)[-500:]}[/red]")
+        raise typer.Exit(code=1) from exc
+
+
 @bench_app.command("all")
 def run_all(
     faces: Annotated[Path, typer.Option("--faces", help="目录：每个身份一个子目录")],
     out: Annotated[Path, typer.Option("--out", help="报告输出目录")] = Path("bench-output"),
     workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="签到延迟的试验次数")] = 3,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="更快：注册测速只用 120 张照片，签到延迟 2 次")
+    ] = False,
 ) -> None:
-    """Every benchmark this branch has (accuracy), reports written into `out`."""
-    settings = Settings()  # type: ignore[call-arg]
+    """Accuracy and speed; writes report.md, accuracy.png and the JSON results into `out`."""
+    settings = Settings()
+    speed_args: dict[str, Any] = {
+        "workers": workers,
+        "trials": 2 if quick else trials,
+        "enroll_limit": 120 if quick else 0,
+        "checkins": 30 if quick else 60,
+    }
     try:
-        report = run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
+        list_identities(faces)
+        _fixtures_root(faces)
+        accuracy = run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
     except BaodaoError as exc:
         raise _fail(exc) from exc
+    accuracy["command"] = f"baodao bench accuracy --faces {faces} --json --plot {out}/accuracy.png"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-    plot_det(report, out / "accuracy.png")
-    console.print(_table(report))
-    console.print(f"报告已写入 {out / 'accuracy.json'} 与 {out / 'accuracy.png'}")
+    (out / "accuracy.json").write_text(json.dumps(accuracy, ensure_ascii=False, indent=2))
+    plot_det(accuracy, out / "accuracy.png")
+    console.print(_table(accuracy))
+    result = _run_speed_or_fail(faces, **speed_args)
+    quick_flag = " --quick" if quick else f" --trials {trials}"
+    result["all_command"] = f"baodao bench all --faces {faces} --out {out}{quick_flag}"
+    (out / "speed.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    (out / "report.md").write_text(report.render_report(accuracy, result))
+    console.print(_speed_table(result))
+    console.print(f"报告已写入 {out / 'report.md'}（另有 accuracy.png、accuracy.json、speed.json）")
