@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from checkin import stored_settings
 from checkin.errors import ConfigError
 from checkin.settings import Settings
+from models import ConfigValue
 from models.crypto import TemplateCipher
 from models.db import DatabaseError, make_engine, make_session_factory, upgrade
 
@@ -33,7 +36,11 @@ class Runtime:
 
 
 def open_runtime(settings: Settings | None = None, *, migrate: bool = True) -> Runtime:
-    """Check the data folder, connect, and (by default) bring the schema up to date."""
+    """Check the data folder, connect, migrate (by default), and apply stored settings.
+
+    Settings stored in the database (`config_values`, written e.g. by `baodao calibrate
+    --apply`) override the defaults but not values set explicitly (BAODAO_* variables).
+    """
     settings = settings or load_settings()
     settings.ensure_data_dir()
     try:
@@ -42,9 +49,17 @@ def open_runtime(settings: Settings | None = None, *, migrate: bool = True) -> R
             upgrade(engine)
     except DatabaseError as exc:
         raise ConfigError(str(exc)) from None
+    sessions = make_session_factory(engine)
+    try:
+        with sessions() as session:
+            if inspect(engine).has_table(ConfigValue.__tablename__):
+                stored = stored_settings.load(session)
+                settings = stored_settings.apply_overrides(settings, stored)
+    except OperationalError as exc:
+        raise ConfigError(f"cannot reach the database: {exc.orig}") from None
     return Runtime(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         cipher=TemplateCipher(settings.resolved_secret()),
     )

@@ -1,10 +1,12 @@
-"""`baodao bench accuracy` and `baodao calibrate`: thin commands over the pure bench modules."""
+"""`baodao bench accuracy|speed|all` and `baodao calibrate`: thin commands over bench modules."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,16 +15,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from checkin import audit, stored_settings
 from checkin.bench import accuracy as acc
 from checkin.bench import calibrate as cal
+from checkin.bench import report
 from checkin.bench.folder import EngineParams, PhotoResult, encode_folder, list_identities
-from checkin.errors import BaodaoError
+from checkin.errors import BaodaoError, InvalidInput
+from checkin.runtime import Runtime, load_settings, open_runtime
 from checkin.settings import Settings
+from models.db import session_scope
 
 logger = logging.getLogger(__name__)
 bench_app = typer.Typer(help="性能与准确率基准 (benchmarks)", no_args_is_help=True)
 console = Console()
 
+MIN_DEPUTIES = 3  # two distances between different persons, the least `suggest` can fit
+# `bench all` enrols this many photos for the enrollment speed figures: the whole dev set
+# (432) takes ≈7 minutes with enroll_jitters=10 on 2 cores, too long beside the rest.
+ALL_ENROLL_LIMIT = 150
 SWEEP = [round(0.30 + 0.005 * i, 3) for i in range(71)]  # 0.300 … 0.650
 
 
@@ -177,7 +187,7 @@ def accuracy(
     workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
 ) -> None:
     """Open-set identification over identity folders, ours beside plain face_recognition."""
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     try:
         report = run_accuracy(
             faces, gallery_per_id=gallery_per_id, settings=settings, workers=workers
@@ -200,9 +210,35 @@ def accuracy(
         console.print(f"DET 曲线已写入 {plot}")
 
 
+@dataclass
+class _Population:
+    """Distances from one source (the enrolled gallery or a labelled folder) and pair labels."""
+
+    closest: list[cal.Pair]
+    genuine: np.ndarray
+    persons: int
+    label: Callable[[int], str]
+
+
+def _db_population(rt: Runtime) -> _Population:
+    """Closest-template distances between the seated deputies enrolled in the database."""
+    from enrollment.service import load_gallery
+
+    with rt.sessions() as session:
+        gallery, deputies = load_gallery(session, cipher=rt.cipher)
+        names = {i: f"{d.number} {d.name}" for i, d in deputies.items()}
+    return _Population(
+        closest=cal.impostor_pairs(gallery),
+        genuine=cal.genuine_distances(gallery),
+        persons=gallery.persons,
+        label=lambda i: names[i],
+    )
+
+
 def calibrate(
     faces: Annotated[
-        Path | None, typer.Option("--faces", help="目录：每个身份一个子目录（按基准协议取注册照）")
+        Path | None,
+        typer.Option("--faces", help="另加有标注的目录：每个身份一个子目录"),
     ] = None,
     target_far: Annotated[
         float, typer.Option("--target-far", min=1e-6, max=0.5, help="允许的冒名接受率")
@@ -210,33 +246,105 @@ def calibrate(
     gallery_per_id: Annotated[int, typer.Option("--gallery-per-id", min=1)] = 1,
     pairs: Annotated[int, typer.Option("--pairs", min=0, help="列出最相似的几对")] = 10,
     workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+    use_db: Annotated[
+        bool, typer.Option("--db/--no-db", help="使用数据库中已注册代表的模板（默认）")
+    ] = True,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="把建议的阈值写入数据库（记入审计日志）")
+    ] = False,
 ) -> None:
-    """Suggest a match threshold from distances between different enrolled persons."""
-    settings = Settings()  # type: ignore[call-arg]
-    if faces is None:
-        # HOOK(db-gallery): once models/ lands, load the enrolled templates of the active
-        # deputies here (Gallery.build over (person_id, decrypted encoding)), and add
-        # `--apply` to store the suggested threshold. Until then a folder is required.
-        console.print("[red]错误：目前需要 --faces 目录；从数据库读取注册库的功能尚未接入。[/red]")
+    """Suggest a match threshold from distances between different enrolled deputies."""
+    if not use_db and (faces is None or apply):
+        console.print("[red]错误：--no-db 时需要 --faces，且不能 --apply。[/red]")
         raise typer.Exit(code=2)
+    rt: Runtime | None = None
+    db: _Population | None = None
     try:
-        identities = list_identities(faces)
+        if use_db:
+            rt = open_runtime()
+            settings = rt.settings
+            db = _db_population(rt)
+        else:
+            settings = load_settings()
+        folder = _folder_population(faces, settings, gallery_per_id, workers) if faces else None
     except BaodaoError as exc:
         raise _fail(exc) from exc
+    if db is not None and db.persons < MIN_DEPUTIES and (folder is None or apply):
+        console.print(
+            f"[red]错误：数据库中只有 {db.persons} 位在任代表有人脸模板；"
+            f"至少需要 {MIN_DEPUTIES} 位才能估计不同人之间的距离分布"
+            "（或另给 --faces 有标注的目录，但那样不能 --apply）。[/red]"
+        )
+        raise typer.Exit(code=2)
+    folder_pop, probes = folder if folder else (None, None)
+    sources = [p for p in (db, folder_pop) if p is not None and p.persons >= 2]
+    imp = [p.distance for src in sources for p in src.closest]
+    gen = np.concatenate([src.genuine for src in sources] + [np.empty(0)])
+    # An impostor at a kiosk is compared with every enrolled deputy (union bound in `suggest`).
+    persons = max((src.persons for src in sources), default=1)
+    if db is not None and db.persons >= MIN_DEPUTIES:
+        persons = db.persons
+    try:
+        s = cal.suggest(imp, gen, target_far, persons=persons, margin=settings.match_margin)
+    except ValueError as exc:
+        console.print(f"[red]错误：距离太少，无法估计阈值（{exc}）。[/red]")
+        raise typer.Exit(code=2) from exc
+    _print_calibration(s, imp, sources, pairs, probes)
+    if apply:
+        assert rt is not None and db is not None
+        _apply(rt, s, deputies=db.persons, faces=faces)
+
+
+def _folder_population(
+    faces: Path, settings: Settings, gallery_per_id: int, workers: int
+) -> tuple[_Population, acc.ProbeSet]:
+    """Encode a labelled folder by the bench protocol: its gallery pairs and genuine probes."""
+    identities = list_identities(faces)
     roles = acc.roles(identities, gallery_per_id=gallery_per_id)
     raw = encode_folder(identities, roles, _params(settings), workers=workers)
     probes = acc.build_probe_set(_encodings(raw), gallery_per_id=gallery_per_id)
-    gallery = probes.gallery
-    closest = cal.impostor_pairs(gallery)
-    gen = _genuine_probe_distances(probes)
-    s = cal.suggest(
-        [p.distance for p in closest],
-        gen,
-        target_far,
-        persons=gallery.persons,
-        margin=settings.match_margin,
+    population = _Population(
+        closest=cal.impostor_pairs(probes.gallery),
+        genuine=_genuine_probe_distances(probes),
+        persons=probes.gallery.persons,
+        label=lambda i: probes.names[i],
     )
-    _print_calibration(s, closest, probes, pairs)
+    return population, probes
+
+
+def _apply(rt: Runtime, s: cal.Suggestion, *, deputies: int, faces: Path | None) -> None:
+    """Store the suggested threshold (ConfigValue) with an audit event, in one transaction."""
+    settings = rt.settings
+    try:
+        stored_settings.validate(settings, {"match_threshold": s.threshold}, source="建议的")
+    except BaodaoError as exc:
+        raise _fail(exc) from exc
+    with session_scope(rt.sessions) as session:
+        changes = stored_settings.store(
+            session,
+            {"match_threshold": s.threshold},
+            actor=audit.Actor.cli(),
+            action="settings.calibrate",
+            detail={
+                "effective_before": {"match_threshold": settings.match_threshold},
+                "target_far": s.target_far,
+                "method": s.method,
+                "impostor_pairs": s.impostor_pairs,
+                "deputies": deputies,
+                "faces": str(faces) if faces else None,
+            },
+        )
+    c = changes["match_threshold"]
+    console.print(
+        f"已写入数据库：match_threshold {settings.match_threshold:g} → {c['new']}"
+        f"（此前保存的值：{c['old'] or '无'}；审计记录 settings.calibrate）。"
+        "正在运行的 baodao serve 需重启后生效。"
+    )
+    if "match_threshold" in settings.model_fields_set:
+        console.print(
+            "[yellow]注意：已显式设置 BAODAO_MATCH_THRESHOLD（环境变量或 .env），"
+            "它优先于数据库中保存的值。[/yellow]"
+        )
 
 
 def _genuine_probe_distances(probes: acc.ProbeSet) -> np.ndarray:
@@ -250,9 +358,12 @@ def _genuine_probe_distances(probes: acc.ProbeSet) -> np.ndarray:
 
 
 def _print_calibration(
-    s: cal.Suggestion, closest: list[cal.Pair], probes: acc.ProbeSet, n_pairs: int
+    s: cal.Suggestion,
+    dists: list[float],
+    sources: list[_Population],
+    n_pairs: int,
+    probes: acc.ProbeSet | None,
 ) -> None:
-    dists = [p.distance for p in closest]
     hist = Table(title=f"不同人之间的距离分布（{s.impostor_pairs} 对）")
     hist.add_column("距离")
     hist.add_column("对数", justify="right")
@@ -265,26 +376,133 @@ def _print_calibration(
     look = Table(title="最相似的不同人（建议核对，必要时标记为相似者 look-alike）")
     for col in ("A", "B", "距离"):
         look.add_column(col)
-    for p in closest[:n_pairs]:
-        look.add_row(probes.names[p.a], probes.names[p.b], f"{p.distance:.3f}")
+    closest = sorted(
+        ((src.label(p.a), src.label(p.b), p.distance) for src in sources for p in src.closest),
+        key=lambda row: row[2],
+    )
+    for a, b, d in closest[:n_pairs]:
+        look.add_row(a, b, f"{d:.3f}")
     console.print(look)
-    measured = acc.evaluate(probes, threshold=s.threshold, margin=s.margin)
     console.print(
         f"建议阈值 match_threshold = [bold]{s.threshold:.3f}[/bold]（方法 {s.method}，"
         f"目标冒名接受率 {s.target_far:g}，每对 {s.per_pair_far:.2g}；"
         f"最近的不同人距离 {s.impostor_min:.3f}，"
         f"均值 {s.impostor_mean:.3f}±{s.impostor_std:.3f}），"
-        f"margin = {s.margin:.3f}"
+        f"margin = {s.margin:.3f}（沿用当前设置，本命令不估计 margin）"
     )
     if s.genuine_reject is not None:
         console.print(
             f"同一人距离 ≥ 阈值的比例（拒识估计）：{s.genuine_reject:.3f}（{s.genuine_pairs} 对）"
         )
-    console.print(
-        f"在本目录的探针上实测：impostor_accept = {measured.impostor_accept:.4f}"
-        f"（{measured.impostor_probes} 个冒名探针），tar = {measured.tar:.3f}，"
-        f"wrong_id = {measured.wrong_id:.4f}"
+    if probes is not None:
+        measured = acc.evaluate(probes, threshold=s.threshold, margin=s.margin)
+        console.print(
+            f"在本目录的探针上实测：impostor_accept = {measured.impostor_accept:.4f}"
+            f"（{measured.impostor_probes} 个冒名探针），tar = {measured.tar:.3f}，"
+            f"wrong_id = {measured.wrong_id:.4f}"
+        )
+
+
+def _fixtures_root(faces: Path) -> Path:
+    """The face-data root holding fixtures/ (the dev folder's parent, or the folder itself)."""
+    from checkin.bench.speed import VIDEO
+
+    for root in (faces, faces.parent):
+        if (root / VIDEO).is_file():
+            return root
+    raise InvalidInput(
+        f"找不到测速视频 {VIDEO}（在 {faces} 或其上一级目录下）", code="bench_video_missing"
     )
+
+
+def run_speed(
+    faces: Path,
+    *,
+    workers: int = 2,
+    trials: int = 5,
+    enroll_limit: int = 0,
+    clients: int = 50,
+    checkins: int = 60,
+) -> dict[str, Any]:
+    """Enrollment, matcher and live-push benchmarks, each with its own baseline, in one run."""
+    from checkin.bench.live_push import run_push_bench
+    from checkin.bench.speed import run_matcher_bench
+    from enrollment.bench import run_enroll_bench
+
+    list_identities(faces)  # a clear error for a wrong folder before minutes of work
+    root = _fixtures_root(faces)
+    t0 = time.perf_counter()
+    enrollment = run_enroll_bench(faces, workers, limit=enroll_limit)
+    t1 = time.perf_counter()
+    matcher = run_matcher_bench(root, trials=trials, workers=workers)
+    t2 = time.perf_counter()
+    push = run_push_bench(clients=clients, checkins=checkins)
+    t3 = time.perf_counter()
+    limit = f" --enroll-limit {enroll_limit}" if enroll_limit else ""
+    return {
+        "faces": str(faces),
+        "command": f"baodao bench speed --faces {faces} --workers {workers} --trials {trials}"
+        f"{limit} --clients {clients} --checkins {checkins} --json",
+        "enrollment": enrollment,
+        "matcher": matcher,
+        "live_push": push,
+        "seconds": {
+            "enrollment": round(t1 - t0, 1),
+            "matcher": round(t2 - t1, 1),
+            "live_push": round(t3 - t2, 1),
+        },
+    }
+
+
+def _speed_table(speed: dict[str, Any]) -> Table:
+    table = Table(title="速度（每项与同一次运行中测得的基线比较）")
+    for col in ("measure", "Baodao", "baseline (same run)", "ratio"):
+        table.add_column(col, justify="left" if col == "measure" else "right")
+    for row in report.speed_rows(speed):
+        table.add_row(*row)
+    return table
+
+
+@bench_app.command("speed")
+def speed(
+    faces: Annotated[
+        Path, typer.Option("--faces", help="身份目录（如 ../shared/faces/dev）；其上级含 fixtures/")
+    ] = Path("../shared/faces/dev"),
+    workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+    trials: Annotated[
+        int, typer.Option("--trials", min=1, help="每个终端、每种设置的签到次数")
+    ] = 5,
+    enroll_limit: Annotated[
+        int, typer.Option("--enroll-limit", min=0, help="注册测速只用前 N 张照片（0 = 全部）")
+    ] = 0,
+    clients: Annotated[int, typer.Option("--clients", min=1, help="大屏连接数")] = 50,
+    checkins: Annotated[int, typer.Option("--checkins", min=2, help="推送测速的签到数")] = 60,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象")] = False,
+) -> None:
+    """Enrollment photos/s, per-frame cost, check-in latency and live push, against baselines."""
+    result = _run_speed_or_fail(
+        faces,
+        workers=workers,
+        trials=trials,
+        enroll_limit=enroll_limit,
+        clients=clients,
+        checkins=checkins,
+    )
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    console.print(_speed_table(result))
+
+
+def _run_speed_or_fail(faces: Path, **kwargs: Any) -> dict[str, Any]:
+    try:
+        return run_speed(faces, **kwargs)
+    except BaodaoError as exc:
+        raise _fail(exc) from exc
+    except RuntimeError as exc:  # a benchmark child or server failed; its output is in exc
+        logger.exception("benchmark failed")
+        console.print(f"[red]错误：基准测试失败：{str(exc)[-500:]}[/red]")
+        raise typer.Exit(code=1) from exc
 
 
 @bench_app.command("all")
@@ -292,15 +510,40 @@ def run_all(
     faces: Annotated[Path, typer.Option("--faces", help="目录：每个身份一个子目录")],
     out: Annotated[Path, typer.Option("--out", help="报告输出目录")] = Path("bench-output"),
     workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
+    trials: Annotated[int, typer.Option("--trials", min=1, help="签到延迟的试验次数")] = 3,
+    enroll_limit: Annotated[
+        int,
+        typer.Option(
+            "--enroll-limit", min=0, help="注册测速用前 N 张照片（0 = 全部，约多 5 分钟）"
+        ),
+    ] = ALL_ENROLL_LIMIT,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="更快：注册测速只用 60 张照片，签到延迟 2 次")
+    ] = False,
 ) -> None:
-    """Every benchmark this branch has (accuracy), reports written into `out`."""
-    settings = Settings()  # type: ignore[call-arg]
+    """Accuracy and speed; writes report.md, accuracy.png and the JSON results into `out`."""
+    settings = Settings()
+    speed_args: dict[str, Any] = {
+        "workers": workers,
+        "trials": 2 if quick else trials,
+        "enroll_limit": 60 if quick else enroll_limit,
+        "checkins": 30 if quick else 60,
+    }
     try:
-        report = run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
+        list_identities(faces)
+        _fixtures_root(faces)
+        accuracy = run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
     except BaodaoError as exc:
         raise _fail(exc) from exc
+    accuracy["command"] = f"baodao bench accuracy --faces {faces} --json --plot {out}/accuracy.png"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
-    plot_det(report, out / "accuracy.png")
-    console.print(_table(report))
-    console.print(f"报告已写入 {out / 'accuracy.json'} 与 {out / 'accuracy.png'}")
+    (out / "accuracy.json").write_text(json.dumps(accuracy, ensure_ascii=False, indent=2))
+    plot_det(accuracy, out / "accuracy.png")
+    console.print(_table(accuracy))
+    result = _run_speed_or_fail(faces, **speed_args)
+    quick_flag = " --quick" if quick else f" --trials {trials} --enroll-limit {enroll_limit}"
+    result["all_command"] = f"baodao bench all --faces {faces} --out {out}{quick_flag}"
+    (out / "speed.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
+    (out / "report.md").write_text(report.render_report(accuracy, result))
+    console.print(_speed_table(result))
+    console.print(f"报告已写入 {out / 'report.md'}（另有 accuracy.png、accuracy.json、speed.json）")

@@ -55,7 +55,9 @@ def test_bench_accuracy_json(tiny: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_calibrate_prints_threshold(tiny: Path) -> None:
-    result = CliRunner().invoke(app, ["calibrate", "--faces", str(tiny), "--workers", "1"])
+    result = CliRunner().invoke(
+        app, ["calibrate", "--faces", str(tiny), "--workers", "1", "--no-db"]
+    )
     assert result.exit_code == 0, result.output
     assert "match_threshold" in result.output and "impostor_accept" in result.output
 

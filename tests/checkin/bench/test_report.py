@@ -1,0 +1,152 @@
+"""The benchmark report rendered from fixed results, and the speed commands' input errors."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from checkin.bench.report import render_report, speed_rows
+from checkin.cli import app
+
+
+def _metrics(t: float, m: float, tar: float, wid: float, frr: float, ia: float) -> dict[str, Any]:
+    return {
+        "identities": 60, "gallery_size": 40, "genuine_probes": 248, "impostor_probes": 144,
+        "tar": tar, "wrong_id": wid, "frr": frr, "impostor_accept": ia,
+        "threshold": t, "margin": m,
+    }  # fmt: skip
+
+
+ACCURACY: dict[str, Any] = {
+    **_metrics(0.43, 0.05, 0.7823, 0.0081, 0.2096, 0.0139),
+    "gallery_per_id": 1,
+    "settings": {
+        "match_threshold": 0.43,
+        "match_margin": 0.05,
+        "enroll_jitters": 10,
+        "live_jitters": 1,
+        "min_face_px": 40,
+    },  # fmt: skip
+    "no_single_face": {"ours": {"blurry": 1, "not_frontal": 1}, "plain": {}},
+    "plain_face_recognition": _metrics(0.6, 0.0, 0.9879, 0.0121, 0.0, 0.5903),
+    "plain_face_recognition_strict": _metrics(0.415, 0.0, 0.6774, 0.004, 0.3185, 0.0069),
+    "sweep": {},
+    "seconds": {"encode_ours": 150.2, "encode_plain": 60.4, "total": 211.9},
+    "command": "baodao bench accuracy --faces DEV --json --plot OUT/accuracy.png",
+}
+
+
+def _enroll_run(jitters: int, rate: float, ratio: float) -> dict[str, Any]:
+    return {
+        "jitters": jitters, "photos": 432, "photos_per_s": rate, "speed_ratio": ratio,
+        "parent_maxrss_mb": 120.5, "worker_maxrss_mb": 210.0, "total_maxrss_mb": 540.5,
+        "totals": {"enrolled_photos": 430, "failed_photos": 2, "duplicate_photos": 0},
+        "seconds": 100.0,
+    }  # fmt: skip
+
+
+def _lat(trials: int, p50: float, p95: float) -> dict[str, Any]:
+    return {"trials": trials, "p50_s": p50, "p95_s": p95, "max_s": p95 + 0.1, "frames_dropped": 3}
+
+
+def _push(clients: int, p50: float, p95: float) -> dict[str, Any]:
+    return {
+        "clients": clients, "messages": 30 * clients, "p50_ms": p50, "p95_ms": p95,
+        "max_ms": p95 + 5, "request_p50_ms": 12.5, "sequence_gaps": 0,
+    }  # fmt: skip
+
+
+SPEED: dict[str, Any] = {
+    "faces": "DEV",
+    "command": "baodao bench speed --faces DEV --json",
+    "all_command": "baodao bench all --faces DEV --out OUT --trials 3",
+    "enrollment": {
+        "photos": 432,
+        "identities": 60,
+        "workers": 2,
+        "cores": 2,
+        "baseline": {"photos": 432, "photos_per_s": 4.1, "parent_maxrss_mb": 180.2},
+        "import_shipped": _enroll_run(10, 2.05, 0.5),
+        "import_jitters1": _enroll_run(1, 7.38, 1.8),
+    },  # fmt: skip
+    "matcher": {
+        "frames": 96,
+        "frame_size": "1280x720",
+        "naive_ms_per_frame": 402.5,
+        "service_ms_per_frame": 88.1,
+        "service_untracked_ms_per_frame": 150.7,
+        "ratio": 0.219,
+        "ratio_untracked": 0.374,
+        "tracks_confirmed": 2,
+        "recognisable_frames": [10, 70],
+        "workers": 2,
+        "latency": {"kiosks_1": _lat(3, 1.25, 1.5), "kiosks_4": _lat(12, 2.5, 4.5)},
+    },  # fmt: skip
+    "live_push": {
+        "baseline_1_client": _push(1, 8.0, 10.0),
+        "50_clients": _push(50, 20.0, 40.0),
+        "p95_ratio_vs_1_client": 4.0,
+        "goal_p95_ms": 100,
+        "goal_met": True,
+    },
+    "seconds": {"enrollment": 300.1, "matcher": 120.2, "live_push": 30.3},
+}
+
+
+def test_report_has_every_number_the_commands_and_the_plot() -> None:
+    md = render_report(ACCURACY, SPEED)
+    for command in (ACCURACY["command"], SPEED["command"], SPEED["all_command"]):
+        assert command in md
+    assert "(accuracy.png)" in md
+    # accuracy: ours, plain, strict rows, with errors = wrong_id + impostor_accept
+    assert "| **Baodao** | 0.430 | 0.050 | 0.7823 | 0.0081 | 0.2096 | 0.0139 | 2.20 % |" in md
+    assert "| plain face_recognition (0.6) | 0.600 | 0.000 | 0.9879 |" in md
+    assert "| 0.415 | 0.000 | 0.6774 |" in md
+    assert "1 blurry, 1 not_frontal" in md and "plain none" in md
+    # speed: each figure beside its baseline from the same run
+    assert "| enrollment photos/s, enroll_jitters=10, 2 workers | 2.05 | 4.1 (" in md
+    assert "| 0.5× |" in md and "| 1.8× |" in md
+    assert (
+        "| per-frame cost, ms (one core) | 88.1 | 402.5 (naive face_recognition) | 0.219× |" in md
+    )
+    assert "| check-in latency p95, s, 4 kiosk(s) | 4.5 | 1.5 (1 kiosk) | 3.00× |" in md
+    assert "| live push p95, ms, 50 dashboards | 40.0 | 10.0 (1 dashboard) | 4.00× |" in md
+    assert "| 4 | 12 | 2.5 | 4.5 | 4.6 | 3 |" in md
+    assert "| 50 | 1500 | 20.0 | 40.0 | 45.0 | 12.5 | 0 |" in md
+    assert "met" in md and "NOT met" not in md
+    assert "enrollment 300.1 s" in md
+
+
+def test_report_says_when_the_push_goal_is_missed_and_skips_a_missing_strict_row() -> None:
+    speed = copy.deepcopy(SPEED)
+    speed["live_push"]["goal_met"] = False
+    accuracy = ACCURACY | {"plain_face_recognition_strict": None}
+    md = render_report(accuracy, speed)
+    assert "NOT met" in md and "strictest" not in md
+
+
+def test_speed_rows_pair_each_figure_with_its_baseline() -> None:
+    rows = {r[0]: r[1:] for r in speed_rows(SPEED)}
+    assert rows["enrollment peak memory, MB (parent + workers)"] == ("≤ 540.5", "180.2", "3.00×")
+    assert rows["check-in latency p50, s, 1 kiosk(s)"] == ("1.25", "–", "–")
+    assert rows["check-in latency p50, s, 4 kiosk(s)"] == ("2.5", "1.25 (1 kiosk)", "2.00×")
+    assert len(rows) == 11
+
+
+@pytest.mark.parametrize("command", [["bench", "speed"], ["bench", "all"]])
+def test_speed_commands_refuse_a_folder_without_identities(
+    command: list[str], tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, [*command, "--faces", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "找不到" in result.output
+
+
+def test_speed_needs_the_fixture_video(tmp_path: Path) -> None:
+    (tmp_path / "dev" / "someone").mkdir(parents=True)
+    (tmp_path / "dev" / "someone" / "1.jpg").write_bytes(b"x")
+    result = CliRunner().invoke(app, ["bench", "speed", "--faces", str(tmp_path / "dev")])
+    assert result.exit_code == 2 and "short_hamilton_clip.mp4" in result.output
