@@ -24,7 +24,7 @@ from checkin.attendance import WindowClosed, record_attendance, window_state
 from checkin.auth import kiosk_for_token
 from checkin.errors import NotFound
 from checkin.events import EventBus, MeetingChanged
-from checkin.matcher import FrameJob, MatchService, classify, evidence
+from checkin.matcher import FrameJob, MatchService, classify, evidence, tracker_config
 from checkin.protocol import (
     Ack,
     CheckIn,
@@ -45,7 +45,7 @@ from checkin.protocol import (
     kiosk_message,
 )
 from checkin.settings import Settings
-from checkin.tracker import Settled, Track, Tracker, TrackerConfig, Vote
+from checkin.tracker import Settled, Track, Tracker, Vote
 from models import CheckinMethod, Meeting, MeetingState, utcnow
 from models.db import session_scope
 
@@ -133,13 +133,7 @@ class KioskPipeline:
         self.meeting_id = meeting_id
         self.kiosk = kiosk
         self.send = send
-        config = TrackerConfig(
-            confirm_frames=settings.confirm_frames,
-            min_iou=settings.track_min_iou,
-            max_missed_frames=settings.track_max_missed_frames,
-            max_missed_s=settings.track_max_missed_s,
-            reverify_every=settings.reverify_frames,
-        )
+        config = tracker_config(settings)
         self.live = Tracker(config)
         self.offline = Tracker(config)  # buffered frames are another timeline
         self._slot: tuple[FrameHeader, bytes] | None = None
@@ -197,7 +191,7 @@ class KioskPipeline:
         job = FrameJob(
             jpeg=jpeg,
             max_pixels=s.max_frame_pixels,
-            min_face_px=s.min_face_px,
+            min_face_px=s.kiosk_min_face_px,
             jitters=s.live_jitters,
             skip_boxes=tuple(tracker.skip_boxes()),
             skip_iou=s.track_min_iou,
@@ -227,8 +221,9 @@ class KioskPipeline:
             if face.encoding is None:
                 if track.settled is not None:
                     result = self._settled(result, track)
-                else:
+                elif not face.skipped:
                     result.state, result.reason = FaceState.REJECTED, face.reason
+                # else: a resting track, far from everyone a frame ago: still unknown
                 faces.append(result)
                 continue
             verdict = classify(

@@ -26,7 +26,7 @@ from checkin.decision import Decision, Gallery, decide, rank
 from checkin.events import Event, GalleryChanged, MeetingChanged
 from checkin.gallery import MeetingGallery, fingerprint, load_gallery
 from checkin.settings import Settings
-from checkin.tracker import Box, iou
+from checkin.tracker import Box, TrackerConfig, iou
 from models.crypto import TemplateCipher
 
 logger = logging.getLogger(__name__)
@@ -321,3 +321,15 @@ class MatchService:
             meeting_id, len(built.roster), built.roster.persons, len(built.everyone),
         )  # fmt: skip
         return built
+
+
+def tracker_config(settings: Settings) -> TrackerConfig:
+    """The tracker parameters of the live service, from settings."""
+    return TrackerConfig(
+        confirm_frames=settings.confirm_frames,
+        min_iou=settings.track_min_iou,
+        max_missed_frames=settings.track_max_missed_frames,
+        max_missed_s=settings.track_max_missed_s,
+        reverify_every=settings.reverify_frames,
+        rest_distance=settings.match_threshold + settings.rest_distance_gap,
+    )

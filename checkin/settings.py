@@ -65,7 +65,14 @@ class Settings(BaseSettings):
         1, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈150 ms each per face)"
     )
     min_face_px: int = Field(
-        40, ge=20, le=400, description="Smallest face side (pixels) worth encoding"
+        40, ge=20, le=400, description="Smallest face side (pixels) worth encoding in a photo"
+    )
+    kiosk_min_face_px: int = Field(
+        80,
+        ge=20,
+        le=400,
+        description="Smallest face side (pixels) in a kiosk frame: smaller faces are asked to "
+        "come closer; it also sets the detection scale (80 = HOG's native size, no upscaling)",
     )
     max_image_pixels: int = Field(
         40_000_000, ge=100_000, description="Larger images are refused (decompression bombs)"
@@ -106,6 +113,13 @@ class Settings(BaseSettings):
     )
     reverify_frames: int = Field(
         10, ge=1, le=300, description="A checked-in face track is re-encoded every N frames"
+    )
+    rest_distance_gap: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="A face farther than match_threshold + this from everyone is not encoded "
+        "again in the next frame (saves CPU on strangers; near matches are never skipped)",
     )
     full_detect_frames: int = Field(
         5, ge=1, le=100, description="While faces are tracked, search the whole frame every N"

@@ -37,6 +37,10 @@ class TrackerConfig:
     max_missed_frames: int = 15
     max_missed_s: float = 3.0
     reverify_every: int = 10
+    # A track whose best distance is above `rest_distance` (nobody is near) is not encoded
+    # again for `rest_frames` frames: strangers cost half, near matches keep every frame.
+    rest_distance: float = float("inf")
+    rest_frames: int = 1
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Track:
     settled: Settled | None = None
     pending: bool = False  # a confirmation is being recorded
     since_check: int = 0  # frames since the last encoding of a settled track
+    rest: int = 0  # frames left without encoding (far from everyone)
     recent: list[np.ndarray] = field(default_factory=list)  # the track's latest encodings
 
     def pooled(self, encoding: np.ndarray, frames: int) -> np.ndarray:
@@ -96,11 +101,12 @@ class Tracker:
         self._frame = 0
 
     def skip_boxes(self) -> list[Box]:
-        """Boxes of settled tracks that need no encoding in the next frame."""
+        """Boxes of tracks that need no encoding in the next frame: settled, or resting."""
         return [
             t.box
             for t in self.tracks.values()
-            if t.settled is not None and t.since_check + 1 < self.config.reverify_every
+            if (t.settled is not None and t.since_check + 1 < self.config.reverify_every)
+            or (t.settled is None and t.rest > 0)
         ]
 
     def focus(self, full_every: int) -> list[Box]:
@@ -156,6 +162,8 @@ class Tracker:
                 track.last_at = at
                 if track.settled is not None:
                     track.since_check += 1
+                elif track.rest > 0:
+                    track.rest -= 1
             out.append(track)
         self._expire(at)
         return out
@@ -184,6 +192,8 @@ class Tracker:
             track.settled = None
         if vote.person_id is None:
             track.candidate, track.votes = None, []
+            if vote.distance is None or vote.distance > self.config.rest_distance:
+                track.rest = self.config.rest_frames
             return False
         if vote.person_id != track.candidate:
             track.candidate, track.votes = vote.person_id, []

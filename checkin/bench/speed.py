@@ -34,10 +34,10 @@ import numpy as np
 
 from checkin import face_engine as fe
 from checkin.decision import Gallery
-from checkin.matcher import FrameJob, analyze_frame, classify
+from checkin.matcher import FrameJob, analyze_frame, classify, tracker_config
 from checkin.protocol import FrameHeader, encode_frame
 from checkin.settings import Settings
-from checkin.tracker import Settled, Tracker, TrackerConfig, Vote
+from checkin.tracker import Settled, Tracker, Vote
 
 VIDEO = Path("fixtures/video/short_hamilton_clip.mp4")
 PHOTO = Path("fixtures/single/lin-manuel-miranda.png")
@@ -82,9 +82,7 @@ def service_cost(
 ) -> tuple[float, list[float | None], int]:
     """Seconds per frame of the service's frame work; per-frame distances; check-ins."""
     s = settings
-    tracker = Tracker(
-        TrackerConfig(confirm_frames=s.confirm_frames, reverify_every=s.reverify_frames)
-    )
+    tracker = Tracker(tracker_config(s))
     dists: list[float | None] = []
     confirmed = 0
     started = time.perf_counter()
@@ -92,7 +90,7 @@ def service_cost(
         skip = tuple(tracker.skip_boxes()) if track else ()
         regions = tuple(tracker.focus(s.full_detect_frames)) if track else ()
         job = FrameJob(
-            jpeg, s.max_frame_pixels, s.min_face_px, s.live_jitters, skip, regions=regions
+            jpeg, s.max_frame_pixels, s.kiosk_min_face_px, s.live_jitters, skip, regions=regions
         )
         analysis = analyze_frame(job)
         tracks = tracker.update([f.box for f in analysis.faces], at=i / 30.0)
@@ -101,7 +99,8 @@ def service_cost(
             if face.encoding is None:
                 continue
             v = classify(
-                gallery, gallery, face.encoding, threshold=s.match_threshold,
+                gallery, gallery, t.pooled(face.encoding, s.track_pool_frames),
+                threshold=s.match_threshold,
                 margin=s.match_margin, lookalikes=frozenset(), lookalike_margin=0.0,
             )  # fmt: skip
             if v.decision.distance is not None:

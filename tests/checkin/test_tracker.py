@@ -147,3 +147,18 @@ def test_pooled_encoding_is_the_mean_of_the_tracks_last_frames() -> None:
     assert np.allclose(track.pooled(b, 2), 0.5)
     assert np.allclose(track.pooled(c, 2), 2.0)  # a dropped out of the window
     assert np.allclose(track.pooled(a, 1), 0.0)
+
+
+def test_a_face_far_from_everyone_rests_one_frame_then_is_encoded_again() -> None:
+    from checkin.tracker import Tracker, TrackerConfig, Vote
+
+    tracker = Tracker(TrackerConfig(rest_distance=0.53, rest_frames=1))
+    box = (10, 60, 60, 10)
+    [track] = tracker.update([box], at=0.0)
+    tracker.vote(track, Vote(None, 1, distance=0.7))  # a stranger
+    assert tracker.skip_boxes() == [box]
+    [track] = tracker.update([box], at=0.1)
+    assert tracker.skip_boxes() == []  # rested one frame, encode again
+    tracker.vote(track, Vote(None, 2, distance=0.48))  # near someone: never rests
+    tracker.update([box], at=0.2)
+    assert tracker.skip_boxes() == []
