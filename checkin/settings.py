@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         0.05, ge=0.0, le=0.5, description="Extra margin for deputies flagged as look-alikes"
     )
     confirm_frames: int = Field(
-        3, ge=1, le=30, description="Frames of one tracked face that must agree before check-in"
+        2, ge=1, le=30, description="Frames of one tracked face that must agree before check-in"
     )
     track_pool_frames: int = Field(
         2,

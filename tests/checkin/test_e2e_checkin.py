@@ -16,6 +16,7 @@ from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from checkin.settings import Settings
 from models import Attendance, AuditEvent
 from models.crypto import TemplateCipher
 from models.db import make_engine, make_session_factory, session_scope
@@ -134,7 +135,10 @@ def test_video_checks_in_the_deputy_once_and_nobody_else(served: Served, faces_d
     with make_session_factory(engine)() as session:
         (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "checkin.face"))
         assert event.detail is not None and event.detail["evidence"]["kiosk"] == "东门"
-        assert len(event.detail["evidence"]["frames"]) == 3
+        assert (
+            len(event.detail["evidence"]["frames"])
+            == Settings.model_fields["confirm_frames"].default
+        )
     engine.dispose()
 
 

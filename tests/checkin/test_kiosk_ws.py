@@ -39,7 +39,12 @@ class World:
 @pytest.fixture
 def world(settings: Settings, sqlite_engine: Engine, faces_dir: Path) -> Iterator[World]:
     settings = settings.model_copy(
-        update={"workers": 1, "hello_timeout_s": 1.0, "max_frame_bytes": 200_000}
+        update={
+            "workers": 1,
+            "hello_timeout_s": 1.0,
+            "max_frame_bytes": 200_000,
+            "confirm_frames": 3,
+        },  # the consensus tests below count three frames
     )
     photos = {
         "hu": faces_dir / "dev" / "Hu_Jintao" / "1.jpg",
