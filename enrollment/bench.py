@@ -143,7 +143,7 @@ def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[s
     identities = collect(Path(faces_dir), limit)
     paths = [str(p) for files in identities.values() for p in files]
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BAODAO_")}
-    shipped_jitters = Settings(_env_file=None).enroll_jitters  # type: ignore[call-arg]
+    shipped_jitters = Settings(_env_file=None).enroll_jitters
     with tempfile.TemporaryDirectory(prefix="baodao-bench-") as tmp:
         work = Path(tmp)
         roster, photos = _write_roster(identities, work)

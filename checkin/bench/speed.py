@@ -296,7 +296,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 def run_matcher_bench(faces_dir: Path, *, trials: int = 8, workers: int = 0) -> dict[str, Any]:
     """Both measurements in one run; returns the numbers the CLI prints."""
-    settings = Settings(_env_file=None, secret_key=SECRET)  # type: ignore[call-arg,arg-type]
+    settings = Settings(_env_file=None, secret_key=SECRET)
     jpegs = video_jpegs(faces_dir / VIDEO)
     encoding = enrol_encoding(faces_dir, settings)
     gallery = Gallery.build([(1, encoding)])
