@@ -46,12 +46,29 @@ def fingerprint(session: Session, meeting_id: int) -> Fingerprint:
     return (*roster, *templates, *pairs, deputies)
 
 
-def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> MeetingGallery:
-    """Decrypt and stack the templates for a meeting; flagged templates are left out.
+def enrolled_templates(session: Session, cipher: TemplateCipher) -> list[tuple[Deputy, np.ndarray]]:
+    """Every seated person's usable templates, decrypted, in template order.
 
     Flagged templates (far from the person's other photos) may be someone else's photo, so
-    they never take part in matching.
+    they never take part in matching; a template that cannot be decrypted is skipped.
     """
+    rows = session.execute(
+        select(Deputy, FaceTemplate.encoding)
+        .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
+        .where(Deputy.status == DeputyStatus.SEATED, FaceTemplate.flagged.is_(False))
+        .order_by(FaceTemplate.id)
+    ).all()
+    out: list[tuple[Deputy, np.ndarray]] = []
+    for deputy, token in rows:
+        try:
+            out.append((deputy, cipher.decrypt(token)))
+        except ValueError:
+            logger.error("face template of person %s cannot be decrypted; skipped", deputy.id)
+    return out
+
+
+def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> MeetingGallery:
+    """Decrypt and stack the templates for a meeting (see `enrolled_templates`)."""
     fp = fingerprint(session, meeting_id)
     roles = dict(
         session.execute(
@@ -60,20 +77,9 @@ def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> M
             )
         ).all()
     )
-    rows = session.execute(
-        select(Deputy, FaceTemplate.encoding)
-        .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
-        .where(Deputy.status == DeputyStatus.SEATED, FaceTemplate.flagged.is_(False))
-        .order_by(FaceTemplate.id)
-    ).all()
     everyone: list[tuple[int, np.ndarray]] = []
     persons: dict[int, Person] = {}
-    for deputy, token in rows:
-        try:
-            encoding = cipher.decrypt(token)
-        except ValueError:
-            logger.error("face template of person %s cannot be decrypted; skipped", deputy.id)
-            continue
+    for deputy, encoding in enrolled_templates(session, cipher):
         everyone.append((deputy.id, encoding))
         role = roles.get(deputy.id)
         persons[deputy.id] = Person(

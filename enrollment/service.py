@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +22,7 @@ from checkin import audit, face_engine
 from checkin.audit import Actor
 from checkin.decision import Gallery
 from checkin.errors import NotFound
+from checkin.gallery import enrolled_templates
 from checkin.settings import Settings
 from enrollment import pipeline
 from enrollment.pipeline import EngineParams, PhotoJob, PhotoOutcome
@@ -501,19 +501,10 @@ def add_photos(
 
 
 def load_gallery(session: Session, *, cipher: TemplateCipher) -> tuple[Gallery, dict[int, Deputy]]:
-    """All seated deputies' templates as a Gallery keyed by deputy id, and those deputies."""
-    rows = session.execute(
-        select(Deputy, FaceTemplate.encoding)
-        .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
-        .where(Deputy.status == DeputyStatus.SEATED)
-        .order_by(Deputy.id, FaceTemplate.id)
-    ).all()
-    deputies: dict[int, Deputy] = {}
-    pairs: list[tuple[int, np.ndarray]] = []
-    for deputy, token in rows:
-        deputies[deputy.id] = deputy
-        pairs.append((deputy.id, cipher.decrypt(token)))
-    return Gallery.build(pairs), deputies
+    """The templates the live matcher uses (`gallery.enrolled_templates`) as one Gallery."""
+    rows = enrolled_templates(session, cipher)
+    deputies = {deputy.id: deputy for deputy, _ in rows}
+    return Gallery.build((deputy.id, enc) for deputy, enc in rows), deputies
 
 
 def refresh_lookalikes(

@@ -169,10 +169,7 @@ class WebSocketTransport:
                 logger.warning("握手时收到意外消息 %s", msg.type)
         except ConnectionClosed as exc:
             self._ws = None
-            refused = _refusal(exc)
-            if refused is not None:
-                raise refused from exc
-            raise ConnectionLost(_describe(exc)) from exc
+            raise _ended(exc) from exc
         except (OSError, TimeoutError) as exc:
             await self.close()
             raise ConnectionLost(_describe(exc)) from exc
@@ -211,10 +208,7 @@ class WebSocketTransport:
             await ws.send(data)
         except ConnectionClosed as exc:
             self._ws = None
-            refused = _refusal(exc)
-            if refused is not None:
-                raise refused from exc
-            raise ConnectionLost(_describe(exc)) from exc
+            raise _ended(exc) from exc
 
     async def recv(self) -> ServerMessage:
         """The next server message; ConnectionLost or ServerRefused when the connection ends."""
@@ -223,10 +217,7 @@ class WebSocketTransport:
             return await self._recv_raw(ws)
         except ConnectionClosed as exc:
             self._ws = None
-            refused = _refusal(exc)
-            if refused is not None:
-                raise refused from exc
-            raise ConnectionLost(_describe(exc)) from exc
+            raise _ended(exc) from exc
 
     async def close(self) -> None:
         """Close the connection if open."""
@@ -236,3 +227,8 @@ class WebSocketTransport:
                 await ws.close()
             except Exception:  # closing a dead socket may fail in many ways; nothing to do
                 logger.debug("close failed", exc_info=True)
+
+
+def _ended(exc: ConnectionClosed) -> ServerRefused | ConnectionLost:
+    """What a closed connection means to the kiosk: refused for good (4401/4404), or lost."""
+    return _refusal(exc) or ConnectionLost(_describe(exc))
