@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from checkin import face_engine as fe
 from checkin.decision import Decision, Gallery, decide, rank
 from checkin.events import Event, GalleryChanged, MeetingChanged
+from checkin.face_net import face_net
 from checkin.gallery import MeetingGallery, fingerprint, load_gallery
 from checkin.settings import Settings
 from checkin.tracker import Box, TrackerConfig, iou
@@ -160,8 +161,9 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
 
 
 def warm_worker() -> int:
-    """Load the dlib models in a worker process (pool initializer / warm-up task)."""
+    """Load the face models in a worker process (pool initializer / warm-up task)."""
     fe._models()
+    face_net()
     return 0
 
 
