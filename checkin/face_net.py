@@ -90,7 +90,8 @@ class _Reader:
 def _read_layers(data: bytes) -> Iterator[tuple[str, object]]:
     """('con', _Conv) with its batch norm folded in, then ('fc', weights (256, 128))."""
     pending: tuple[np.ndarray, np.ndarray, int, int] | None = None
-    for match in _LAYER_TAG.finditer(data):
+    pos = 0
+    while match := _LAYER_TAG.search(data, pos):
         r = _Reader(data, match.start())
         kind = r.string()
         if kind == "con_4":
@@ -98,9 +99,10 @@ def _read_layers(data: bytes) -> Iterator[tuple[str, object]]:
             filters, kh, kw, sy, sx, py, px = (r.integer() for _ in range(7))
             wshape = r.shape(1)
             r.shape(1)  # biases: the rest of params
-            if sy != sx or py != px or wshape[0] != filters or wshape[2:] != (kh, kw):
-                raise ModelFileError("人脸模型文件格式不符（卷积层）。")
             n = int(np.prod(wshape))
+            sizes_ok = len(params) == n + filters and wshape == (filters, wshape[1], kh, kw)
+            if sy != sx or py != px or not sizes_ok:
+                raise ModelFileError("人脸模型文件格式不符（卷积层）。")
             pending = (params[:n].reshape(wshape), params[n:], sy, py)
         elif kind == "affine_":
             params = r.tensor()
@@ -117,6 +119,7 @@ def _read_layers(data: bytes) -> Iterator[tuple[str, object]]:
         else:
             outputs, inputs = r.integer(), r.integer()
             yield "fc", r.tensor().reshape(inputs, outputs)
+        pos = r.pos
 
 
 class _Graph:

@@ -59,10 +59,10 @@ class Settings(BaseSettings):
         description="Each live decision uses the mean encoding of a face track's last N frames",
     )
     enroll_jitters: int = Field(
-        10, ge=1, le=100, description="Encoding jitters for enrollment photos (slower, steadier)"
+        4, ge=1, le=100, description="Encoding jitters for enrollment photos (≈30 ms each)"
     )
     live_jitters: int = Field(
-        1, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈150 ms each per face)"
+        1, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈30 ms each per face)"
     )
     min_face_px: int = Field(
         40, ge=20, le=400, description="Smallest face side (pixels) worth encoding in a photo"

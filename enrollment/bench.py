@@ -4,8 +4,8 @@
 
 Both sides process the same photos (every photo of every identity folder) in fresh child
 processes, measured in the same run: photos/s and peak resident memory. The import runs with
-the shipped settings (enroll_jitters from Settings) and once more with jitters=1, which is the
-same encoder work as the baseline (face_recognition.face_encodings defaults to one jitter).
+the shipped settings (enroll_jitters from Settings) and once more with jitters=1: two network
+passes per photo (the face and its mirror), where the baseline's face_encodings does one.
 """
 
 from __future__ import annotations
