@@ -181,16 +181,12 @@ class ScreenRenderer:
         draw.text((sx, 15), state, font=self.font(28), fill=(235, 235, 235))
         if view.clock:
             draw.text((w - 120, 12), view.clock, font=self.font(34), fill=(255, 255, 255))
-        # Message band (or the big welcome panel for a check-in).
+        # Message band; a check-in puts who and when on a big panel over the picture, readable
+        # from a few metres, and only the greeting (or the delayed-upload note) in the band.
         msg = view.message
         tone_rgb = TONE_RGB[msg.tone] if msg else (35, 40, 52)
         draw.rectangle((0, h - band, w, h), fill=tone_rgb)
-        if msg is not None:
-            self._centered(draw, msg.title, h - band + 28, 76, w)
-            if msg.detail:
-                self._centered(draw, msg.detail, h - band + 128, 38, w)
         if msg is not None and msg.tone == Tone.OK:
-            # A check-in also gets a big panel over the picture, readable from a few metres.
             px, py = 60, bar + 40
             draw.rounded_rectangle(
                 (px, py, w - px, py + 230),
@@ -199,8 +195,12 @@ class ScreenRenderer:
                 outline=tone_rgb,
                 width=8,
             )
-            self._centered(draw, msg.title, py + 40, 84, w, fill=tone_rgb)
-            self._centered(draw, msg.detail or "签到已记录", py + 150, 40, w, fill=(60, 60, 60))
+            self._centered(draw, msg.title, py + 75, 84, w, fill=tone_rgb)
+            self._centered(draw, msg.detail or "签到已记录", h - band + 60, 60, w)
+        elif msg is not None:
+            self._centered(draw, msg.title, h - band + 28, 76, w)
+            if msg.detail:
+                self._centered(draw, msg.detail, h - band + 128, 38, w)
         return np.asarray(canvas)
 
     def _centered(

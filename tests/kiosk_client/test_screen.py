@@ -61,6 +61,11 @@ def text_band(rgb: np.ndarray) -> np.ndarray:
     return rgb[-190:, :, :]
 
 
+def panel(rgb: np.ndarray) -> np.ndarray:
+    """The welcome panel drawn over the picture for a check-in."""
+    return rgb[104:334, 60:-60, :]
+
+
 def test_welcome_screenshot(font, faces_dir):
     frame = downscale(cv2.imread(str(faces_dir / "fixtures" / "single" / "obama.jpg")), 640)
     zhang = Person(id=7, number="D007", name="张三", role="deputy")
@@ -85,13 +90,19 @@ def test_welcome_screenshot(font, faces_dir):
     band = text_band(rgb)
     assert tuple(band[5, 5]) == (22, 140, 60)
     assert (band.min(axis=2) > 240).sum() > 2000
-    # Different names give different pixels: real glyphs, not identical tofu boxes.
+    # The name is on the panel only: different names give different panel pixels (real
+    # glyphs, not identical tofu boxes) and the same band (the greeting, not the name again).
     li = Person(id=8, number="D008", name="李四", role="deputy")
     other = renderer.render(
         frame, ScreenView(message=checkin_message(li, datetime(2026, 3, 1, 8, 52)))
     )
     same = renderer.render(frame, ScreenView(message=msg))
-    assert not np.array_equal(text_band(other), text_band(same))
+    assert not np.array_equal(panel(other), panel(same))
+    assert np.array_equal(text_band(other), text_band(same))
+    delayed = checkin_message(li, datetime(2026, 3, 1, 8, 52), delayed=True)
+    assert not np.array_equal(
+        text_band(renderer.render(frame, ScreenView(message=delayed))), text_band(other)
+    )
 
 
 def test_idle_and_offline_screen(font):
