@@ -11,6 +11,7 @@ import io
 import math
 import pathlib
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -367,19 +368,55 @@ def _gate(
     return out
 
 
+def jitter(chip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A randomly jittered copy of a face chip, as dlib's `jitter_image` makes them.
+
+    The crop is the chip shrunk by 3 px, shifted by up to ±2 % of its side, zoomed out by up
+    to 3 % and turned by up to ±3°, resampled to the chip's size (zeros outside); then
+    mirrored with probability ½.
+    """
+    side = chip.shape[0]
+    inner = side - 6
+    shift = rng.uniform(-0.02, 0.02, size=2) * inner
+    box = int(inner / rng.uniform(0.97, 0.99999))
+    angle = math.radians(rng.uniform(-3.0, 3.0))
+    centre = (side - 1) / 2 + np.round(shift)
+    # Output pixel p maps to source centre + R(angle) · (p - out_centre) · box / side.
+    scale = box / side
+    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
+    out_c = (side - 1) / 2
+    to_source = np.array(
+        [
+            [cos, -sin, centre[0] - cos * out_c + sin * out_c],
+            [sin, cos, centre[1] - sin * out_c - cos * out_c],
+        ]
+    )
+    crop = cv2.warpAffine(
+        chip,
+        to_source,
+        (side, side),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
+    return np.ascontiguousarray(crop[:, ::-1]) if rng.random() > 0.5 else crop
+
+
 def describe(image: np.ndarray, shape: Any, jitters: int) -> np.ndarray:
     """The encoding of one aligned face: the mean of the face chip's and its mirror's.
 
     Averaging the mirror image cancels part of the pose and lighting asymmetry; on the dev
     set it gained 3–4 points of true accepts at the same error rate (docs/accuracy.md), for
     one more network pass. With `jitters` > 1 each of the two is replaced by that many
-    randomly jittered copies (dlib's jitter: ±3° rotation, ≤3 % zoom, ±2 % shift, 50 % flip)
-    and all of them are averaged; every copy costs one pass (≈15 ms, `face_net`).
+    jittered copies (`jitter`) and all of them are averaged; every copy costs one pass
+    (≈15 ms, `face_net`). The jitter is seeded by the chip's pixels, so the same photo gives
+    the same template in any process.
     """
     chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25)
     views = [chip, np.ascontiguousarray(chip[:, ::-1])]
     if jitters > 1:
-        views = [j for v in views for j in dlib.jitter_image(v, num_jitters=jitters)]
+        rng = np.random.default_rng(zlib.crc32(chip.tobytes()))
+        views = [jitter(v, rng) for v in views for _ in range(jitters)]
     mean: np.ndarray = face_net()(views).mean(axis=0)
     return mean
 

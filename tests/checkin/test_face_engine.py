@@ -315,3 +315,35 @@ def test_truncated_jpeg_refused_even_after_face_recognition_import() -> None:
     data = encode_image(noise, "JPEG", quality=90)
     with pytest.raises(fe.UnreadableImage):
         fe.load_image(data[: len(data) * 2 // 3], max_pixels=MAX_PX)
+
+
+def _enrol_in_child(path: Path) -> np.ndarray:
+    face = fe.enroll_photo(fe.load_image(path, max_pixels=MAX_PX), min_face_px=60, jitters=4)
+    assert face.encoding is not None
+    return face.encoding
+
+
+@pytest.mark.slow
+def test_jittered_template_is_the_same_in_any_process(faces_dir: Path) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png"
+    here = _enrol_in_child(path)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        there = pool.submit(_enrol_in_child, path).result()
+    assert np.array_equal(here, there)
+    plain = fe.enroll_photo(
+        load(faces_dir, "single/lin-manuel-miranda.png"), min_face_px=60, jitters=1
+    )
+    assert plain.encoding is not None
+    # Jitter moves the template a little, never far (match threshold 0.43).
+    assert 0.0 < float(np.linalg.norm(here - plain.encoding)) < 0.15
+
+
+def test_jitter_is_a_small_random_change_of_the_chip() -> None:
+    chip = np.random.default_rng(0).integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    a, b = fe.jitter(chip, np.random.default_rng(1)), fe.jitter(chip, np.random.default_rng(2))
+    assert a.shape == chip.shape and a.dtype == np.uint8
+    assert not np.array_equal(a, b)
+    assert np.array_equal(a, fe.jitter(chip, np.random.default_rng(1)))
