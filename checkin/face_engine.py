@@ -309,22 +309,27 @@ def assess(
     min_brightness: float = MIN_BRIGHTNESS,
     max_brightness: float = MAX_BRIGHTNESS,
     min_frontal: float = MIN_FRONTAL,
-) -> Quality:
-    """Quality gate for one face: size, exposure, blur (Laplacian variance), frontal pose."""
+) -> tuple[Quality, Any]:
+    """Quality gate for one face: size, exposure, blur (Laplacian variance), frontal pose.
+
+    Returns the verdict and the face's 5-point landmarks, which `describe` takes, so an
+    encoding does not find them again.
+    """
     _check_image(image)
     face_px, sharpness, brightness = _measure(image, box)
-    frontal = _frontal_score(_shape(image, box)) if face_px > 0 else 0.0
-    return _verdict(
+    shape = _shape(image, box)
+    quality = _verdict(
         face_px,
         sharpness,
         brightness,
-        frontal,
+        _frontal_score(shape) if face_px > 0 else 0.0,
         min_face_px=min_face_px,
         min_sharpness=min_sharpness,
         min_brightness=min_brightness,
         max_brightness=max_brightness,
         min_frontal=min_frontal,
     )
+    return quality, shape
 
 
 def encode(image: np.ndarray, boxes: Sequence[Box], *, jitters: int = 1) -> list[np.ndarray]:
@@ -348,24 +353,20 @@ def _gate(
     min_sharpness: float,
     min_frontal: float,
 ) -> list[tuple[Box, Quality, Any]]:
-    """Detect, then measure every face; keeps the landmarks so encoding need not redo them."""
-    out = []
-    for box in detect(image, upsample=upsample):
-        face_px, sharpness, brightness = _measure(image, box)
-        shape = _shape(image, box)
-        quality = _verdict(
-            face_px,
-            sharpness,
-            brightness,
-            _frontal_score(shape),
-            min_face_px=min_face_px,
-            min_sharpness=min_sharpness,
-            min_brightness=MIN_BRIGHTNESS,
-            max_brightness=MAX_BRIGHTNESS,
-            min_frontal=min_frontal,
+    """Detect, then assess every face (keeping its landmarks for the encoding)."""
+    return [
+        (
+            box,
+            *assess(
+                image,
+                box,
+                min_face_px=min_face_px,
+                min_sharpness=min_sharpness,
+                min_frontal=min_frontal,
+            ),
         )
-        out.append((box, quality, shape))
-    return out
+        for box in detect(image, upsample=upsample)
+    ]
 
 
 def jitter(chip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -409,7 +410,7 @@ def describe(image: np.ndarray, shape: Any, jitters: int) -> np.ndarray:
     set it gained 3–4 points of true accepts at the same error rate (docs/accuracy.md), for
     one more network pass. With `jitters` > 1 each of the two is replaced by that many
     jittered copies (`jitter`) and all of them are averaged; every copy costs one pass
-    (≈15 ms, `face_net`). The jitter is seeded by the chip's pixels, so the same photo gives
+    (≈17 ms, `face_net`). The jitter is seeded by the chip's pixels, so the same photo gives
     the same template in any process.
     """
     chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25)

@@ -145,14 +145,7 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
         if any(iou(box, s) >= job.skip_iou for s in job.skip_boxes):
             faces.append(DetectedFace(box, None, None, skipped=True))
             continue
-        face_px, sharpness, brightness = fe._measure(image, box)
-        shape = fe._shape(image, box)
-        quality = fe._verdict(
-            face_px, sharpness, brightness, fe._frontal_score(shape),
-            min_face_px=job.min_face_px, min_sharpness=fe.MIN_SHARPNESS,
-            min_brightness=fe.MIN_BRIGHTNESS, max_brightness=fe.MAX_BRIGHTNESS,
-            min_frontal=fe.MIN_FRONTAL,
-        )  # fmt: skip
+        quality, shape = fe.assess(image, box, min_face_px=job.min_face_px)
         encoding = None
         if quality.ok:
             encoding = fe.describe(image, shape, job.jitters)

@@ -299,13 +299,13 @@ def test_large_group_photo_downscaled_and_boxes_scaled_back(faces_dir: Path) -> 
 def test_assess_matches_analyze(faces_dir: Path) -> None:
     image = load(faces_dir, "hard/blurred_face.jpg")
     (box,) = fe.detect(image)
-    q = fe.assess(image, box, min_face_px=60)
+    q, _ = fe.assess(image, box, min_face_px=60)
     assert not q.ok and q.reason == "too_blurry" and q.sharpness < fe.MIN_SHARPNESS
-    assert fe.assess(image, box, min_face_px=60, min_sharpness=0).ok
+    assert fe.assess(image, box, min_face_px=60, min_sharpness=0)[0].ok
     dark = (image * 0.2).astype(np.uint8)
-    assert fe.assess(dark, box, min_face_px=60, min_sharpness=0).reason == "too_dark"
+    assert fe.assess(dark, box, min_face_px=60, min_sharpness=0)[0].reason == "too_dark"
     bright = np.full_like(image, 250)
-    assert fe.assess(bright, box, min_face_px=60, min_sharpness=0).reason == "too_bright"
+    assert fe.assess(bright, box, min_face_px=60, min_sharpness=0)[0].reason == "too_bright"
 
 
 def test_truncated_jpeg_refused_even_after_face_recognition_import() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import dlib
@@ -67,8 +68,7 @@ def test_wrong_chip_shape_is_refused() -> None:
         pytest.param(lambda data: b"not a dlib model" * 1000, id="garbage"),
     ],
 )
-def test_damaged_model_file_gives_a_clear_error(damage: object) -> None:
-    assert callable(damage)
+def test_damaged_model_file_gives_a_clear_error(damage: Callable[[bytes], bytes]) -> None:
     with pytest.raises(ModelFileError) as err:
         FaceNet(damage(model_bytes()))
     assert err.value.code == "model_file_error"
