@@ -6,6 +6,8 @@ Both sides process the same photos (every photo of every identity folder) in fre
 processes, measured in the same run: photos/s and peak resident memory. The import runs with
 the shipped settings (enroll_jitters from Settings) and once more with jitters=1: two network
 passes per photo (the face and its mirror), where the baseline's face_encodings does one.
+It also times one network pass on the same aligned face chips with dlib's own encoder (what
+face_recognition runs) and with ours (`checkin.face_net`, ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,48 @@ def _baseline_child(list_file: Path) -> dict[str, Any]:
     }
 
 
+ENCODER_CHIPS = 30  # aligned chips timed through each encoder
+
+
+def _encoder_child(list_file: Path) -> dict[str, Any]:
+    """Milliseconds per network pass on the same chips: dlib's encoder and ONNX Runtime's."""
+    import dlib
+    import numpy as np
+
+    from checkin import face_engine as fe
+    from checkin.face_net import face_net
+    from checkin.settings import Settings
+
+    max_pixels = Settings(_env_file=None).max_image_pixels
+    chips = []
+    for p in json.loads(list_file.read_text()):
+        image = fe.load_image(Path(p), max_pixels=max_pixels)
+        boxes = fe.detect(image)
+        if boxes:
+            _, shape = fe.assess(image, boxes[0], min_face_px=1)
+            chips.append(dlib.get_face_chip(image, shape, size=150, padding=0.25))
+        if len(chips) == ENCODER_CHIPS:
+            break
+    net = face_net()
+    encoders: dict[str, Callable[[np.ndarray], object]] = {
+        "dlib": fe._models().face_encoder.compute_face_descriptor,
+        "onnx": lambda chip: net([chip]),
+    }
+    timed: dict[str, float] = {}
+    for name, encode in encoders.items():
+        encode(chips[0])  # warm-up
+        started = time.perf_counter()
+        for chip in chips:
+            encode(chip)
+        timed[name] = (time.perf_counter() - started) * 1000 / len(chips)
+    return {
+        "chips": len(chips),
+        "dlib_ms_per_pass": round(timed["dlib"], 1),
+        "onnx_ms_per_pass": round(timed["onnx"], 1),
+        "ratio": round(timed["onnx"] / timed["dlib"], 3),
+    }
+
+
 def _import_child(roster: Path, photos: Path, workers: int) -> dict[str, Any]:
     """`baodao enroll import ROSTER --photos DIR --workers N --json`, in this process."""
     import contextlib
@@ -150,6 +195,7 @@ def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[s
         list_file = work / "photos.json"
         list_file.write_text(json.dumps(paths))
         baseline = _child(["baseline", str(list_file)], base_env)
+        encoder = _child(["encoder", str(list_file)], base_env)
         runs: dict[str, Any] = {}
         for label, jitters in (("import_shipped", shipped_jitters), ("import_jitters1", 1)):
             data = work / label
@@ -167,6 +213,7 @@ def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[s
         "workers": workers,
         "cores": os.cpu_count(),
         "baseline": baseline,
+        "encoder": encoder,
     }
     base_rate = baseline["photos"] / baseline["seconds"]
     baseline["photos_per_s"] = round(base_rate, 2)
@@ -189,6 +236,8 @@ def print_result(r: dict[str, Any]) -> None:
         f"{r['cores']} cores",
         f"baseline (sequential face_recognition: load, face_locations, face_encodings, 1 jitter):"
         f" {b['photos_per_s']} photos/s, peak RSS {b['parent_maxrss_mb']} MB",
+        f"one network pass on a face chip: {r['encoder']['onnx_ms_per_pass']} ms (ONNX Runtime)"
+        f" vs {r['encoder']['dlib_ms_per_pass']} ms (dlib) = {r['encoder']['ratio']}x",
     ]
     for label in ("import_shipped", "import_jitters1"):
         run = r[label]
@@ -210,6 +259,8 @@ def main(argv: list[str] | None = None) -> None:
         kind, *rest = argv[1:]
         if kind == "baseline":
             out = _baseline_child(Path(rest[0]))
+        elif kind == "encoder":
+            out = _encoder_child(Path(rest[0]))
         else:
             out = _import_child(Path(rest[0]), Path(rest[1]), int(rest[2]))
         sys.stdout.write(json.dumps(out) + "\n")

@@ -23,6 +23,15 @@ def speed_rows(speed: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{run['speed_ratio']}×",
             )
         )
+    enc = e["encoder"]
+    rows.append(
+        (
+            "one network pass on a face chip, ms",
+            f"{enc['onnx_ms_per_pass']}",
+            f"{enc['dlib_ms_per_pass']} (dlib's own encoder)",
+            f"{enc['ratio']}×",
+        )
+    )
     shipped = e["import_shipped"]
     rows.append(
         (

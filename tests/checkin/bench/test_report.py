@@ -70,6 +70,12 @@ SPEED: dict[str, Any] = {
         "workers": 2,
         "cores": 2,
         "baseline": {"photos": 432, "photos_per_s": 4.1, "parent_maxrss_mb": 180.2},
+        "encoder": {
+            "chips": 30,
+            "dlib_ms_per_pass": 140.2,
+            "onnx_ms_per_pass": 15.1,
+            "ratio": 0.108,
+        },
         "import_shipped": _enroll_run(10, 2.05, 0.5),
         "import_jitters1": _enroll_run(1, 7.38, 1.8),
     },  # fmt: skip
@@ -111,6 +117,9 @@ def test_report_has_every_number_the_commands_and_the_plot() -> None:
     assert "| enrollment photos/s, enroll_jitters=10, 2 workers | 2.05 | 4.1 (" in md
     assert "| 0.5× |" in md and "| 1.8× |" in md
     assert (
+        "| one network pass on a face chip, ms | 15.1 | 140.2 (dlib's own encoder) | 0.108× |" in md
+    )
+    assert (
         "| per-frame cost, ms (one core) | 88.1 | 402.5 (naive face_recognition) | 0.219× |" in md
     )
     assert "| check-in latency p95, s, 4 kiosk(s) | 4.5 | 1.5 (1 kiosk) | 3.00× |" in md
@@ -134,7 +143,7 @@ def test_speed_rows_pair_each_figure_with_its_baseline() -> None:
     assert rows["enrollment peak memory, MB (parent + workers)"] == ("≤ 540.5", "180.2", "3.00×")
     assert rows["check-in latency p50, s, 1 kiosk(s)"] == ("1.25", "–", "–")
     assert rows["check-in latency p50, s, 4 kiosk(s)"] == ("2.5", "1.25 (1 kiosk)", "2.00×")
-    assert len(rows) == 11
+    assert len(rows) == 12
 
 
 @pytest.mark.parametrize("command", [["bench", "speed"], ["bench", "all"]])
