@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from checkin import face_engine
-from checkin.decision import Candidate, Gallery, decide
-from checkin.face_engine import REASONS, Box, FaceEngineError
+from checkin.faces import engine as fe
+from checkin.faces.engine import REASONS, Box, FaceEngineError
+from checkin.recognition.decision import Candidate, Gallery, decide
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _read(job: PhotoJob, params: EngineParams) -> bytes:
         except IsADirectoryError as exc:
             raise FaceEngineError("file_not_found", message("file_not_found")) from exc
         except OSError as exc:
-            raise face_engine.UnreadableImage(f"无法读取文件：{exc.strerror}") from exc
+            raise fe.UnreadableImage(f"无法读取文件：{exc.strerror}") from exc
     if len(data) > params.max_image_bytes:
         raise FaceEngineError("file_too_large", message("file_too_large"))
     return data
@@ -115,10 +115,8 @@ def process_photo(job: PhotoJob, params: EngineParams) -> PhotoOutcome:
     try:
         data = _read(job, params)
         sha = hashlib.sha256(data).hexdigest()
-        image = face_engine.load_image(data, max_pixels=params.max_image_pixels)
-        face = face_engine.enroll_photo(
-            image, min_face_px=params.min_face_px, jitters=params.jitters
-        )
+        image = fe.load_image(data, max_pixels=params.max_image_pixels)
+        face = fe.enroll_photo(image, min_face_px=params.min_face_px, jitters=params.jitters)
     except FaceEngineError as exc:
         return PhotoOutcome(job.key, job.label, sha, False, exc.code)
     except Exception:
@@ -267,7 +265,7 @@ def identify_faces(
 ) -> list[FaceIdentity]:
     """Every face in the image with its top-3 candidates and the live matcher's decision."""
     out: list[FaceIdentity] = []
-    for face in face_engine.analyze(image, min_face_px=min_face_px, jitters=jitters):
+    for face in fe.analyze(image, min_face_px=min_face_px, jitters=jitters):
         if face.encoding is None:
             out.append(FaceIdentity(face.box, (), None, face.quality.reason or "low_quality"))
             continue

@@ -18,11 +18,12 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from checkin import audit, face_engine
+from checkin import audit
 from checkin.audit import Actor
-from checkin.decision import Gallery
 from checkin.errors import NotFound
-from checkin.gallery import enrolled_templates
+from checkin.faces import engine as fe
+from checkin.recognition.decision import Gallery
+from checkin.recognition.gallery import enrolled_templates
 from checkin.settings import Settings
 from enrollment import pipeline
 from enrollment.pipeline import EngineParams, PhotoJob, PhotoOutcome
@@ -288,7 +289,7 @@ def persist_deputy(
             FaceTemplate(
                 subject=deputy.face_subject,
                 encoding=cipher.encrypt(o.encoding),
-                model_id=face_engine.MODEL_ID,
+                model_id=fe.MODEL_ID,
                 quality=float(o.quality),
                 photo_sha256=o.sha256,
                 flagged=flag,
@@ -557,7 +558,7 @@ class Identifier:
 
     def identify(self, data: bytes | Path) -> dict[str, Any]:
         """The identify report for one photo; raises UnreadableImage for bad image data."""
-        image = face_engine.load_image(data, max_pixels=self.settings.max_image_pixels)
+        image = fe.load_image(data, max_pixels=self.settings.max_image_pixels)
         faces = pipeline.identify_faces(
             image,
             self.gallery,

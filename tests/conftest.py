@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from checkin.app import create_app
-from checkin.auth import create_user
+from checkin.accounts.service import create_user
 from checkin.settings import Settings
+from checkin.web.app import create_app
 from models import Role
 from models.db import make_engine, make_session_factory, session_scope, upgrade
 

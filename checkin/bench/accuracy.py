@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from checkin.decision import Gallery, decide
+from checkin.recognition.decision import Gallery, decide
 
 T = TypeVar("T")
 Encoding = np.ndarray | None  # None: no usable face in that photo

@@ -8,7 +8,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from checkin.decision import Gallery
+from checkin.recognition.decision import Gallery
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from checkin import face_engine as fe
 from checkin.errors import InvalidInput
+from checkin.faces import engine as fe
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import websockets
 
-from checkin.auth import create_user
+from checkin.accounts.service import create_user
 from models import Body, Deputy, Role
 from models.db import make_engine, make_session_factory, session_scope, upgrade
 

@@ -32,12 +32,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from checkin import face_engine as fe
-from checkin.decision import Gallery
-from checkin.matcher import FrameJob, analyze_frame, classify, tracker_config
+from checkin.faces import engine as fe
 from checkin.protocol import FrameHeader, encode_frame
+from checkin.recognition.decision import Gallery
+from checkin.recognition.tracker import Settled, Tracker, Vote
+from checkin.recognition.workers import FrameJob, analyze_frame, classify, tracker_config
 from checkin.settings import Settings
-from checkin.tracker import Settled, Tracker, Vote
 
 VIDEO = Path("fixtures/video/short_hamilton_clip.mp4")
 PHOTO = Path("fixtures/single/lin-manuel-miranda.png")
@@ -142,7 +142,7 @@ def _prepare(
     data: Path, encoding: np.ndarray, meetings: int, kiosks: int
 ) -> tuple[dict[str, str], list[int], list[str]]:
     """A fresh database with the deputy enrolled, `meetings` meetings and `kiosks` kiosks."""
-    from checkin.auth import register_kiosk
+    from checkin.accounts.service import register_kiosk
     from models import Body, Deputy, FaceTemplate, Meeting, RosterEntry
     from models.crypto import TemplateCipher
     from models.db import make_engine, make_session_factory, session_scope, upgrade

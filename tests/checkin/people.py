@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from sqlalchemy.orm import Session
 
-from checkin import face_engine as fe
+from checkin.faces import engine as fe
 from checkin.protocol import FrameHeader, encode_frame
 from models import Body, Deputy, FaceTemplate, Meeting, RosterEntry
 from models.crypto import TemplateCipher

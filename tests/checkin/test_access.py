@@ -10,7 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from checkin.auth import RoleCheck
+from checkin.web.deps import RoleCheck
 from models import Role
 from tests.conftest import login
 

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from checkin.attendance import WindowClosed, record_attendance, undo_attendance
 from checkin.audit import Actor
 from checkin.errors import InvalidInput, NotFound
+from checkin.meetings.attendance import WindowClosed, record_attendance, undo_attendance
 from models import Attendance, AuditEvent, Body, CheckinMethod, Deputy, Meeting, RosterEntry
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

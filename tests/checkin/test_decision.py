@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from checkin.decision import Candidate, Gallery, decide, rank
+from checkin.recognition.decision import Candidate, Gallery, decide, rank
 
 
 def unit(axis: int) -> np.ndarray:

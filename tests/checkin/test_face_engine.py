@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from checkin import face_engine as fe
+from checkin.faces import engine as fe
 
 MAX_PX = 40_000_000
 

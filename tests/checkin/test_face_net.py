@@ -10,8 +10,8 @@ import dlib
 import numpy as np
 import pytest
 
-from checkin import face_engine as fe
-from checkin.face_net import FaceNet, ModelFileError, face_net
+from checkin.faces import engine as fe
+from checkin.faces.dlib_net import FaceNet, ModelFileError, face_net
 
 MAX_PX = 40_000_000
 

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, func, select
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from checkin.app import create_app
-from checkin.auth import register_kiosk, revoke_kiosk
+from checkin.accounts.service import register_kiosk, revoke_kiosk
 from checkin.settings import Settings
+from checkin.web.app import create_app
 from models import Attendance, AuditEvent, Kiosk
 from models.crypto import TemplateCipher
 from models.db import make_session_factory, session_scope

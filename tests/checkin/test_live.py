@@ -10,12 +10,12 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from checkin import meetings
-from checkin.app import create_app
+from checkin.accounts.service import create_user
 from checkin.audit import Actor
-from checkin.auth import create_user
-from checkin.live import LiveHub, _Meeting
+from checkin.meetings import service
 from checkin.settings import Settings
+from checkin.web.app import create_app
+from checkin.web.live import LiveHub, _Meeting
 from models import Body, Deputy, Role
 from models.db import make_session_factory, session_scope
 from tests.conftest import PASSWORD, login
@@ -72,7 +72,7 @@ def test_a_change_committed_by_another_process_arrives_by_polling(
         s.flush()
         s.add(Deputy(number="D0", name="代表0", body_id=1))
         s.flush()
-        mid = meetings.create_meeting(
+        mid = service.create_meeting(
             s,
             body_id=1,
             title="会议",
@@ -84,10 +84,8 @@ def test_a_change_committed_by_another_process_arrives_by_polling(
         with client.websocket_connect(f"/ws/meetings/{mid}/live", headers=h) as ws:
             snap = ws.receive_json()
             with session_scope(factory) as s:  # like the CLI: committed, never published here
-                m = meetings.get_meeting(s, mid)
-                meetings.manual_checkin(
-                    s, meeting=m, deputy_id=1, reason="补签", actor=Actor("cli")
-                )
+                m = service.get_meeting(s, mid)
+                service.manual_checkin(s, meeting=m, deputy_id=1, reason="补签", actor=Actor("cli"))
             msg = ws.receive_json()
             assert msg["kind"] == "refresh" and msg["seq"] == snap["seq"] + 1
             assert msg["payload"]["present"] == 1 and msg["payload"]["quorum_met"]

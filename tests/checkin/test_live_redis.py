@@ -10,7 +10,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from checkin.auth import create_user
+from checkin.accounts.service import create_user
 from models import Body, Deputy, Role
 from models.db import make_engine, make_session_factory, session_scope, upgrade
 from tests.server import Server, baodao, baodao_env

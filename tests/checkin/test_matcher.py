@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from checkin.decision import Gallery
-from checkin.matcher import DETECT_BUDGET_PIXELS, HOG_MIN_FACE_PX, classify, detection_scale
+from checkin.recognition.decision import Gallery
+from checkin.recognition.workers import (
+    DETECT_BUDGET_PIXELS,
+    HOG_MIN_FACE_PX,
+    classify,
+    detection_scale,
+)
 
 RNG = np.random.default_rng(4)
 KW = {"threshold": 0.45, "margin": 0.06, "lookalikes": frozenset(), "lookalike_margin": 0.05}

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checkin import meetings
-from checkin.attendance import record_attendance
 from checkin.audit import Actor
 from checkin.errors import Conflict, InvalidInput
+from checkin.meetings import service
+from checkin.meetings.attendance import record_attendance
 from models import AuditEvent, Body, CheckinMethod, Deputy, DeputyStatus, Meeting, RosterRole
 from models.db import make_session_factory, session_scope
 from tests.conftest import login
@@ -34,7 +34,7 @@ def _seed(session: Session, n: int = 6) -> Body:
 
 
 def _meeting(session: Session, body: Body) -> Meeting:
-    return meetings.create_meeting(
+    return service.create_meeting(
         session,
         body_id=body.id,
         title="第一次会议",
@@ -45,16 +45,16 @@ def _meeting(session: Session, body: Body) -> Meeting:
 
 
 def _id(session: Session, number: str) -> int:
-    return meetings.find_person(session, number).id
+    return service.find_person(session, number).id
 
 
 def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session: Session) -> None:
     body = _seed(session)
     m = _meeting(session, body)
-    st = meetings.status(session, m.id)
+    st = service.status(session, m.id)
     assert (st["expected"], st["present"], st["absent"], st["required"]) == (6, 0, 6, 4)
     g = _id(session, "G001")
-    meetings.add_to_roster(session, meeting=m, deputy_id=g, role=RosterRole.NONVOTING, actor=CLERK)
+    service.add_to_roster(session, meeting=m, deputy_id=g, role=RosterRole.NONVOTING, actor=CLERK)
     for n in ("D000", "D001", "D002"):
         record_attendance(
             session,
@@ -64,16 +64,16 @@ def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session:
             method=CheckinMethod.FACE,
             actor=Actor("kiosk-1"),
         )
-    meetings.manual_checkin(
+    service.manual_checkin(
         session, meeting=m, deputy_id=g, reason="人脸未识别", actor=CLERK, at=START
     )
-    meetings.set_leave(
+    service.set_leave(
         session, meeting=m, deputy_id=_id(session, "D005"), reason="病假", actor=CLERK
     )
-    st = meetings.status(session, m.id)
+    st = service.status(session, m.id)
     assert (st["present"], st["on_leave"], st["absent"], st["quorum_met"]) == (3, 1, 2, False)
     assert (st["nonvoting_expected"], st["nonvoting_present"]) == (1, 1)
-    meetings.manual_checkin(
+    service.manual_checkin(
         session,
         meeting=m,
         deputy_id=_id(session, "D003"),
@@ -81,21 +81,21 @@ def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session:
         actor=CLERK,
         at=START + timedelta(minutes=3),
     )
-    st = meetings.status(session, m.id)
+    st = service.status(session, m.id)
     assert st["quorum_met"] and st["late"] == 1
     assert st["announcement"] == "本次会议应到代表6名，实到4名，请假1名，缺席1名，符合法定人数。"
     assert [p["number"] for p in st["not_arrived"]] == ["D004"]
     assert st["latest_arrivals"][0]["number"] == "D003"
 
-    meetings.mark_departure(session, meeting=m, deputy_id=_id(session, "D000"), actor=CLERK)
-    st = meetings.status(session, m.id)
+    service.mark_departure(session, meeting=m, deputy_id=_id(session, "D000"), actor=CLERK)
+    st = service.status(session, m.id)
     assert (st["present"], st["left_early"], st["absent"], st["quorum_met"]) == (3, 1, 2, False)
     assert [p["number"] for p in st["departed"]] == ["D000"]
-    meetings.mark_return(session, meeting=m, deputy_id=_id(session, "D000"), actor=CLERK)
-    meetings.undo_checkin(
+    service.mark_return(session, meeting=m, deputy_id=_id(session, "D000"), actor=CLERK)
+    service.undo_checkin(
         session, meeting=m, deputy_id=_id(session, "D001"), reason="误识别", actor=CLERK
     )
-    st = meetings.status(session, m.id)
+    st = service.status(session, m.id)
     assert (st["present"], st["left_early"], st["absent"], st["quorum_met"]) == (3, 0, 2, False)
 
     actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
@@ -115,18 +115,18 @@ def test_reasons_are_required_and_bad_moves_refused(session: Session) -> None:
     m = _meeting(session, _seed(session))
     d = _id(session, "D000")
     with pytest.raises(InvalidInput):
-        meetings.manual_checkin(session, meeting=m, deputy_id=d, reason=" ", actor=CLERK)
+        service.manual_checkin(session, meeting=m, deputy_id=d, reason=" ", actor=CLERK)
     with pytest.raises(InvalidInput):
-        meetings.set_leave(session, meeting=m, deputy_id=d, reason="", actor=CLERK)
+        service.set_leave(session, meeting=m, deputy_id=d, reason="", actor=CLERK)
     with pytest.raises(Conflict):
-        meetings.mark_departure(session, meeting=m, deputy_id=d, actor=CLERK)
-    meetings.manual_checkin(session, meeting=m, deputy_id=d, reason="补签", actor=CLERK)
+        service.mark_departure(session, meeting=m, deputy_id=d, actor=CLERK)
+    service.manual_checkin(session, meeting=m, deputy_id=d, reason="补签", actor=CLERK)
     with pytest.raises(Conflict):
-        meetings.manual_checkin(session, meeting=m, deputy_id=d, reason="补签", actor=CLERK)
+        service.manual_checkin(session, meeting=m, deputy_id=d, reason="补签", actor=CLERK)
     with pytest.raises(Conflict):
-        meetings.remove_from_roster(session, meeting=m, deputy_id=d, actor=CLERK)
+        service.remove_from_roster(session, meeting=m, deputy_id=d, actor=CLERK)
     with pytest.raises(InvalidInput):
-        meetings.create_meeting(
+        service.create_meeting(
             session, body_id=m.body_id, title="x", starts_at=START, rule="custom", actor=CLERK
         )
 
@@ -148,7 +148,7 @@ def test_api_actions_publish_after_commit_and_audit_the_account(app_client: Test
 
     def probe(event: object) -> None:  # the change must already be visible to a new session
         with make_session_factory(engine)() as s:
-            seen.append((event.kind, meetings.status(s, mid)["present"]))  # type: ignore[attr-defined]
+            seen.append((event.kind, service.status(s, mid)["present"]))  # type: ignore[attr-defined]
 
     app_client.app.state.events.subscribe(probe)  # type: ignore[attr-defined]
     with app_client.websocket_connect(f"/ws/meetings/{mid}/live", headers=h) as ws:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from checkin.quorum import (
+from checkin.meetings.quorum import (
     CheckIn,
     QuorumRuleError,
     RosterPerson,

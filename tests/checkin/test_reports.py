@@ -12,7 +12,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from checkin import reports
+from checkin.meetings import reports
 from models import Attendance, Body, Deputy, RosterEntry
 from models.db import make_engine, make_session_factory, session_scope
 from tests.server import baodao, baodao_env

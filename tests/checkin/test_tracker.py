@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checkin.tracker import Settled, Tracker, TrackerConfig, Vote, iou
+from checkin.recognition.tracker import Settled, Tracker, TrackerConfig, Vote, iou
 
 A = (100, 200, 200, 100)  # top, right, bottom, left
 A_MOVED = (105, 208, 205, 108)
@@ -139,7 +139,7 @@ def test_focus_searches_around_tracks_and_the_whole_frame_every_n() -> None:
 def test_pooled_encoding_is_the_mean_of_the_tracks_last_frames() -> None:
     import numpy as np
 
-    from checkin.tracker import Track
+    from checkin.recognition.tracker import Track
 
     track = Track(id=1, box=(0, 10, 10, 0), last_frame=0, last_at=0.0)
     a, b, c = np.zeros(128), np.ones(128), np.full(128, 3.0)
@@ -150,7 +150,7 @@ def test_pooled_encoding_is_the_mean_of_the_tracks_last_frames() -> None:
 
 
 def test_a_face_far_from_everyone_rests_one_frame_then_is_encoded_again() -> None:
-    from checkin.tracker import Tracker, TrackerConfig, Vote
+    from checkin.recognition.tracker import Tracker, TrackerConfig, Vote
 
     tracker = Tracker(TrackerConfig(rest_distance=0.53, rest_frames=1))
     box = (10, 60, 60, 10)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checkin.decision import Gallery
+from checkin.recognition.decision import Gallery
 from enrollment.pipeline import lookalike_pairs, mixup_flags
 from tests.enrollment.conftest import near, unit
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from checkin.bench.calibrate import genuine_distances, histogram, impostor_pairs, suggest
-from checkin.decision import Gallery
+from checkin.recognition.decision import Gallery
 
 
 def test_empirical_quantile_keeps_far_within_target() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from checkin.auth import create_user
+from checkin.accounts.service import create_user
 from models import Body, Deputy, Role
 from models.db import make_engine, make_session_factory, session_scope, upgrade
 from tests.server import Server, baodao_env

@@ -23,7 +23,7 @@ def kiosk_register(
     venue: str = typer.Option(None, help="Where the kiosk stands, e.g. 大会堂东门"),
 ) -> None:
     """Register a kiosk and print its token once (only its hash is stored)."""
-    from checkin.auth import register_kiosk
+    from checkin.accounts.service import register_kiosk
 
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
@@ -42,7 +42,7 @@ def kiosk_register(
 @kiosk_app.command("revoke")
 def kiosk_revoke(name: str) -> None:
     """Revoke a kiosk's token; its open and future connections are refused."""
-    from checkin.auth import revoke_kiosk
+    from checkin.accounts.service import revoke_kiosk
 
     rt = open_runtime()
     with session_scope(rt.sessions) as session:

@@ -14,10 +14,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checkin import audit, meetings, reports
-from checkin.auth import SESSION_COOKIE, AdminUser, SessionDep, StaffUser
+from checkin import audit
 from checkin.errors import InvalidInput, NotFound
-from checkin.events import MeetingChanged
+from checkin.meetings import reports, service
+from checkin.meetings.events import MeetingChanged
+from checkin.web.deps import SESSION_COOKIE, AdminUser, SessionDep, StaffUser
 from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, Role, RosterRole, User
 
 router = APIRouter(prefix="/api", tags=["meetings"])
@@ -100,14 +101,14 @@ def _meeting_read(m: Meeting) -> MeetingRead:
 
 def _person_id(session: Session, ref: PersonRef) -> int:
     if ref.deputy_id is not None:
-        return meetings.find_person(session, ref.deputy_id).id
+        return service.find_person(session, ref.deputy_id).id
     if ref.number:
-        return meetings.find_person(session, ref.number.strip()).id
+        return service.find_person(session, ref.number.strip()).id
     raise InvalidInput("请指定代表 (give deputy_id or number)")
 
 
 def _status(request: Request, session: Session, meeting_id: int) -> dict[str, Any]:
-    return meetings.status(session, meeting_id, zone=request.app.state.settings.timezone)
+    return service.status(session, meeting_id, zone=request.app.state.settings.timezone)
 
 
 def _done(
@@ -121,19 +122,19 @@ def _done(
 
 @router.post("/bodies", status_code=201)
 def create_body(body: BodyCreate, admin: AdminUser, session: SessionDep) -> BodyRead:
-    b = meetings.create_body(session, name=body.name, kind=body.kind, actor=_actor(admin))
+    b = service.create_body(session, name=body.name, kind=body.kind, actor=_actor(admin))
     return BodyRead(id=b.id, name=b.name, kind=b.kind)
 
 
 @router.get("/bodies")
 def list_bodies(_: StaffUser, session: SessionDep) -> list[BodyRead]:
-    return [BodyRead(id=b.id, name=b.name, kind=b.kind) for b in meetings.get_all_bodies(session)]
+    return [BodyRead(id=b.id, name=b.name, kind=b.kind) for b in service.get_all_bodies(session)]
 
 
 @router.post("/meetings", status_code=201)
 def create_meeting(body: MeetingCreate, user: StaffUser, session: SessionDep) -> MeetingRead:
     """Create a meeting; the roster defaults to the body's seated deputies."""
-    m = meetings.create_meeting(
+    m = service.create_meeting(
         session,
         body_id=body.body_id,
         title=body.title,
@@ -151,12 +152,12 @@ def create_meeting(body: MeetingCreate, user: StaffUser, session: SessionDep) ->
 
 @router.get("/meetings")
 def list_meetings(_: StaffUser, session: SessionDep) -> list[MeetingRead]:
-    return [_meeting_read(m) for m in meetings.get_all_meetings(session)]
+    return [_meeting_read(m) for m in service.get_all_meetings(session)]
 
 
 @router.get("/meetings/{meeting_id}")
 def get_meeting(meeting_id: int, _: StaffUser, session: SessionDep) -> MeetingRead:
-    return _meeting_read(meetings.get_meeting(session, meeting_id))
+    return _meeting_read(service.get_meeting(session, meeting_id))
 
 
 @router.get("/meetings/{meeting_id}/status")
@@ -172,9 +173,9 @@ def roster(
     meeting_id: int, request: Request, _: StaffUser, session: SessionDep, q: str = ""
 ) -> list[dict[str, Any]]:
     """Every roster entry with its state; `q` filters by name or number."""
-    meetings.get_meeting(session, meeting_id)
+    service.get_meeting(session, meeting_id)
     zone = ZoneInfo(request.app.state.settings.timezone)
-    lines = [meetings.line_dict(ln, zone) for ln in meetings.roster_lines(session, meeting_id)]
+    lines = [service.line_dict(ln, zone) for ln in service.roster_lines(session, meeting_id)]
     q = q.strip()
     return [ln for ln in lines if not q or q in ln["name"] or ln["number"].startswith(q)]
 
@@ -183,9 +184,9 @@ def roster(
 def roster_add(
     meeting_id: int, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
-    m = meetings.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
-    meetings.add_to_roster(session, meeting=m, deputy_id=pid, role=body.role, actor=_actor(user))
+    service.add_to_roster(session, meeting=m, deputy_id=pid, role=body.role, actor=_actor(user))
     return _done(request, session, meeting_id, "roster", pid)
 
 
@@ -193,8 +194,8 @@ def roster_add(
 def roster_remove(
     meeting_id: int, deputy_id: int, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
-    m = meetings.get_meeting(session, meeting_id)
-    meetings.remove_from_roster(session, meeting=m, deputy_id=deputy_id, actor=_actor(user))
+    m = service.get_meeting(session, meeting_id)
+    service.remove_from_roster(session, meeting=m, deputy_id=deputy_id, actor=_actor(user))
     return _done(request, session, meeting_id, "roster", deputy_id)
 
 
@@ -203,8 +204,8 @@ def open_window(
     meeting_id: int, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
     """Open the check-in window now."""
-    meetings.open_window(
-        session, meeting=meetings.get_meeting(session, meeting_id), actor=_actor(user)
+    service.open_window(
+        session, meeting=service.get_meeting(session, meeting_id), actor=_actor(user)
     )
     return _done(request, session, meeting_id, "window")
 
@@ -214,8 +215,8 @@ def close_window(
     meeting_id: int, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
     """Close the check-in window now."""
-    m = meetings.get_meeting(session, meeting_id)
-    meetings.close_window(session, meeting=m, actor=_actor(user))
+    m = service.get_meeting(session, meeting_id)
+    service.close_window(session, meeting=m, actor=_actor(user))
     return _done(request, session, meeting_id, "window")
 
 
@@ -224,9 +225,9 @@ def leave(
     meeting_id: int, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
     """Register 请假 (reason required), or cancel it with on_leave=false."""
-    m = meetings.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
-    meetings.set_leave(
+    service.set_leave(
         session,
         meeting=m,
         deputy_id=pid,
@@ -242,9 +243,9 @@ def manual_checkin(
     meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
     """手动补签到 (reason required)."""
-    m = meetings.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
-    meetings.manual_checkin(
+    service.manual_checkin(
         session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user)
     )
     return _done(request, session, meeting_id, "checkin", pid)
@@ -255,9 +256,9 @@ def undo(
     meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
     """Undo a check-in (reason required)."""
-    m = meetings.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
-    meetings.undo_checkin(session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user))
+    service.undo_checkin(session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user))
     return _done(request, session, meeting_id, "undo", pid)
 
 
@@ -266,9 +267,9 @@ def departure(
     meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
     """中途退场."""
-    m = meetings.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
-    meetings.mark_departure(
+    service.mark_departure(
         session, meeting=m, deputy_id=pid, reason=body.reason or None, actor=_actor(user)
     )
     return _done(request, session, meeting_id, "departure", pid)
@@ -279,16 +280,16 @@ def came_back(
     meeting_id: int, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
 ) -> dict[str, Any]:
     """A departed person is back."""
-    m = meetings.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
-    meetings.mark_return(session, meeting=m, deputy_id=pid, actor=_actor(user))
+    service.mark_return(session, meeting=m, deputy_id=pid, actor=_actor(user))
     return _done(request, session, meeting_id, "return", pid)
 
 
 @router.get("/meetings/{meeting_id}/audit")
 def meeting_audit(meeting_id: int, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
     """The meeting's audit trail: who did what, when, to whom, newest first."""
-    meetings.get_meeting(session, meeting_id)
+    service.get_meeting(session, meeting_id)
     rows = session.execute(
         select(AuditEvent, Deputy.number)
         .outerjoin(Deputy, Deputy.id == AuditEvent.deputy_id)
@@ -364,7 +365,7 @@ async def live(ws: WebSocket, meeting_id: int) -> None:
         return
     with ws.app.state.sessions() as session:
         try:
-            meetings.get_meeting(session, meeting_id)
+            service.get_meeting(session, meeting_id)
         except NotFound:
             await ws.close(code=4404, reason=f"no meeting {meeting_id}")
             return

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from checkin import audit, auth
-from checkin.auth import AdminUser, CurrentUser, SessionDep
+from checkin import audit
+from checkin.accounts import service as accounts
+from checkin.web.deps import SESSION_COOKIE, AdminUser, CurrentUser, SessionDep
 from models import Kiosk, Role, User
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -66,12 +67,12 @@ def login(
     password: Annotated[str, Form()],
 ) -> LoginRead:
     """Form login: sets the HttpOnly session cookie and returns a bearer token for scripts."""
-    user = auth.authenticate(session, username=username, password=password)
+    user = accounts.authenticate(session, username=username, password=password)
     token = request.app.state.signer.issue(user)
     response.set_cookie(
-        auth.SESSION_COOKIE,
+        SESSION_COOKIE,
         token,
-        max_age=auth.TOKEN_MAX_AGE_S,
+        max_age=accounts.TOKEN_MAX_AGE_S,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -81,7 +82,7 @@ def login(
 
 @router.post("/auth/logout")
 def logout(response: Response) -> dict[str, bool]:
-    response.delete_cookie(auth.SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE)
     return {"ok": True}
 
 
@@ -97,7 +98,9 @@ def list_users(_: AdminUser, session: SessionDep) -> list[UserRead]:
 
 @router.post("/users", status_code=201)
 def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> UserRead:
-    user = auth.create_user(session, username=body.username, password=body.password, role=body.role)
+    user = accounts.create_user(
+        session, username=body.username, password=body.password, role=body.role
+    )
     audit.record(
         session,
         actor=audit.Actor(admin.username, user_id=admin.id),
@@ -115,7 +118,7 @@ def list_kiosks(_: AdminUser, session: SessionDep) -> list[KioskRead]:
 @router.post("/kiosks", status_code=201)
 def register_kiosk(body: KioskCreate, admin: AdminUser, session: SessionDep) -> KioskCreated:
     """Register a kiosk; the token is in this response only."""
-    kiosk, token = auth.register_kiosk(session, name=body.name, venue=body.venue)
+    kiosk, token = accounts.register_kiosk(session, name=body.name, venue=body.venue)
     audit.record(
         session,
         actor=audit.Actor(admin.username, user_id=admin.id),
@@ -127,7 +130,7 @@ def register_kiosk(body: KioskCreate, admin: AdminUser, session: SessionDep) -> 
 
 @router.delete("/kiosks/{name}")
 def revoke_kiosk(name: str, admin: AdminUser, session: SessionDep) -> KioskRead:
-    kiosk = auth.revoke_kiosk(session, name=name)
+    kiosk = accounts.revoke_kiosk(session, name=name)
     audit.record(
         session,
         actor=audit.Actor(admin.username, user_id=admin.id),

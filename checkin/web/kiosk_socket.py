@@ -20,11 +20,10 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkin import audit
-from checkin.attendance import WindowClosed, record_attendance, window_state
-from checkin.auth import kiosk_for_token
+from checkin.accounts.service import kiosk_for_token
 from checkin.errors import NotFound
-from checkin.events import EventBus, MeetingChanged
-from checkin.matcher import FrameJob, MatchService, classify, evidence, tracker_config
+from checkin.meetings.attendance import WindowClosed, record_attendance, window_state
+from checkin.meetings.events import EventBus, MeetingChanged
 from checkin.protocol import (
     Ack,
     CheckIn,
@@ -44,8 +43,9 @@ from checkin.protocol import (
     decode_frame,
     kiosk_message,
 )
+from checkin.recognition.tracker import Settled, Track, Tracker, Vote
+from checkin.recognition.workers import FrameJob, MatchService, classify, evidence, tracker_config
 from checkin.settings import Settings
-from checkin.tracker import Settled, Track, Tracker, Vote
 from models import CheckinMethod, Meeting, MeetingState, utcnow
 from models.db import session_scope
 

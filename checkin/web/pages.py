@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from checkin import meetings, reports
-from checkin.auth import SESSION_COOKIE
 from checkin.errors import NotFound
+from checkin.meetings import reports, service
+from checkin.web.deps import SESSION_COOKIE
 from models import Role, User
 
 HERE = Path(__file__).parent
@@ -44,7 +44,7 @@ def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
     settings = request.app.state.settings
     with request.app.state.sessions() as session:
         try:
-            st = meetings.status(session, meeting_id, zone=settings.timezone)
+            st = service.status(session, meeting_id, zone=settings.timezone)
         except NotFound:
             return HTMLResponse("<h1>没有这个会议</h1>", status_code=404)
     return templates.TemplateResponse(
@@ -79,9 +79,9 @@ def meetings_page(request: Request) -> Response:
     with request.app.state.sessions() as session:
         rows = [
             {"id": m.id, "title": m.title, "body": m.body.name, "starts_at": m.starts_at}
-            for m in meetings.get_all_meetings(session)
+            for m in service.get_all_meetings(session)
         ]
-    return templates.TemplateResponse(request, "meetings.html", {"user": user, "meetings": rows})
+    return templates.TemplateResponse(request, "service.html", {"user": user, "meetings": rows})
 
 
 @router.get("/meetings/{meeting_id}/screen")

@@ -422,9 +422,9 @@ def run_speed(
     checkins: int = 60,
 ) -> dict[str, Any]:
     """Enrollment, matcher and live-push benchmarks, each with its own baseline, in one run."""
+    from checkin.bench.enrollment import run_enroll_bench
     from checkin.bench.live_push import run_push_bench
     from checkin.bench.speed import run_matcher_bench
-    from enrollment.bench import run_enroll_bench
 
     list_identities(faces)  # a clear error for a wrong folder before minutes of work
     root = _fixtures_root(faces)

@@ -9,8 +9,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from checkin.decision import Gallery
 from checkin.protocol import Person
+from checkin.recognition.decision import Gallery
 from models import Deputy, DeputyStatus, FaceTemplate, LookalikePair, RosterEntry
 from models.crypto import TemplateCipher
 

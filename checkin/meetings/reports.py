@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from sqlalchemy.orm import Session
 
-from checkin import meetings
+from checkin.meetings import service
 from models import utcnow
 
 HEADERS = [
@@ -60,10 +60,10 @@ def _time(iso: str | None) -> str:
 def build_sheet(session: Session, meeting_id: int, *, zone: str = "Asia/Shanghai") -> Sheet:
     """Every roster entry with status, time and method, plus the counts and announcement."""
     tz = ZoneInfo(zone)
-    st = meetings.status(session, meeting_id, zone=tz)
+    st = service.status(session, meeting_id, zone=tz)
     rows: list[list[str | int]] = []
-    for i, ln in enumerate(meetings.roster_lines(session, meeting_id), start=1):
-        d: dict[str, Any] = meetings.line_dict(ln, tz)
+    for i, ln in enumerate(service.roster_lines(session, meeting_id), start=1):
+        d: dict[str, Any] = service.line_dict(ln, tz)
         rows.append(
             [
                 i,

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from checkin.audit import Actor
-from checkin.face_engine import UnreadableImage
+from checkin.faces.engine import UnreadableImage
 from checkin.runtime import Runtime, open_runtime
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob, PhotoOutcome
@@ -226,7 +226,7 @@ def bench(
     limit: int = typer.Option(0, "--limit", min=0, help="use only the first N photos (0 = all)"),
 ) -> None:
     """Benchmark `enroll import` against a sequential face_recognition loop (photos/s, memory)."""
-    from enrollment.bench import print_result, run_enroll_bench
+    from checkin.bench.enrollment import print_result, run_enroll_bench
 
     print_result(run_enroll_bench(faces, workers, limit=limit))
 

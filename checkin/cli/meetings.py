@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlalchemy.orm import Session
 
-from checkin import audit, meetings, reports
+from checkin import audit
 from checkin.errors import InvalidInput
-from checkin.events import MeetingChanged
+from checkin.meetings import reports, service
+from checkin.meetings.events import MeetingChanged
 from checkin.runtime import Runtime, open_runtime
 from models import BodyKind, QuorumRule, RosterRole
 from models.db import session_scope
@@ -59,7 +60,7 @@ def _change(rt: Runtime, meeting_id: int, kind: str, work: Callable[[Session], i
     with session_scope(rt.sessions) as session:
         deputy_id = work(session)
     if rt.settings.redis_url:
-        from checkin.live import publish_to_redis
+        from checkin.web.live import publish_to_redis
 
         try:
             publish_to_redis(rt.settings.redis_url, MeetingChanged(meeting_id, kind, deputy_id))
@@ -92,7 +93,7 @@ def body_create(
     """Create a congress (or presidium)."""
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        body = meetings.create_body(session, name=name, kind=kind, actor=_actor())
+        body = service.create_body(session, name=name, kind=kind, actor=_actor())
         typer.echo(f"{body.id}\t{body.name}")
 
 
@@ -100,7 +101,7 @@ def body_create(
 def body_list() -> None:
     rt = open_runtime()
     with rt.sessions() as session:
-        for b in meetings.get_all_bodies(session):
+        for b in service.get_all_bodies(session):
             typer.echo(f"{b.id}\t{b.kind.value}\t{b.name}")
 
 
@@ -128,8 +129,8 @@ def meeting_create(
     rt = open_runtime()
     zone = rt.settings.timezone
     with session_scope(rt.sessions) as session:
-        b = meetings.get_body(session, body)
-        m = meetings.create_meeting(
+        b = service.get_body(session, body)
+        m = service.create_meeting(
             session,
             body_id=b.id,
             title=title,
@@ -144,7 +145,7 @@ def meeting_create(
         session.flush()
         mid = m.id
     with rt.sessions() as session:
-        st = meetings.status(session, mid, zone=zone)
+        st = service.status(session, mid, zone=zone)
     if as_json:
         typer.echo(json.dumps({"id": mid, **st}, ensure_ascii=False, indent=2))
     else:
@@ -163,7 +164,7 @@ def meeting_list(as_json: bool = JSON_OPT) -> None:
                 "starts_at": m.starts_at.isoformat(),
                 "state": m.state.value,
             }
-            for m in meetings.get_all_meetings(session)
+            for m in service.get_all_meetings(session)
         ]
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -176,7 +177,7 @@ def meeting_status(meeting_id: int, as_json: bool = JSON_OPT) -> None:
     """应到 / 实到 / 请假 / 缺席, the quorum and the announcement."""
     rt = open_runtime()
     with rt.sessions() as session:
-        st = meetings.status(session, meeting_id, zone=rt.settings.timezone)
+        st = service.status(session, meeting_id, zone=rt.settings.timezone)
     _print_status(st, as_json)
 
 
@@ -184,17 +185,17 @@ def _act(meeting_id: int, number: str | None, kind: str, fn: Callable[..., Any],
     rt = open_runtime()
 
     def work(session: Session) -> int | None:
-        m = meetings.get_meeting(session, meeting_id)
+        m = service.get_meeting(session, meeting_id)
         if number is None:
             fn(session, meeting=m, actor=_actor(), **kw)
             return None
-        pid = meetings.find_person(session, number).id
+        pid = service.find_person(session, number).id
         fn(session, meeting=m, deputy_id=pid, actor=_actor(), **kw)
         return pid
 
     _change(rt, meeting_id, kind, work)
     with rt.sessions() as session:
-        st = meetings.status(session, meeting_id, zone=rt.settings.timezone)
+        st = service.status(session, meeting_id, zone=rt.settings.timezone)
     _print_status(st, False)
 
 
@@ -204,13 +205,13 @@ REASON = typer.Option(..., "--reason", help="原因 (required)")
 @meeting_app.command("open")
 def meeting_open(meeting_id: int) -> None:
     """Open the check-in window now."""
-    _act(meeting_id, None, "window", meetings.open_window)
+    _act(meeting_id, None, "window", service.open_window)
 
 
 @meeting_app.command("close")
 def meeting_close(meeting_id: int) -> None:
     """Close the check-in window now."""
-    _act(meeting_id, None, "window", meetings.close_window)
+    _act(meeting_id, None, "window", service.close_window)
 
 
 @meeting_app.command("leave")
@@ -221,7 +222,7 @@ def meeting_leave(
     cancel: bool = typer.Option(False, "--cancel", help="Cancel the leave"),
 ) -> None:
     """Register approved leave (请假), or cancel it."""
-    _act(meeting_id, number, "leave", meetings.set_leave, reason=reason, on_leave=not cancel)
+    _act(meeting_id, number, "leave", service.set_leave, reason=reason, on_leave=not cancel)
 
 
 @meeting_app.command("checkin")
@@ -229,7 +230,7 @@ def meeting_checkin(
     meeting_id: int, number: str = typer.Argument(..., help="代表编号"), reason: str = REASON
 ) -> None:
     """手动补签到 (make-up check-in, reason required)."""
-    _act(meeting_id, number, "checkin", meetings.manual_checkin, reason=reason)
+    _act(meeting_id, number, "checkin", service.manual_checkin, reason=reason)
 
 
 @meeting_app.command("undo")
@@ -237,7 +238,7 @@ def meeting_undo(
     meeting_id: int, number: str = typer.Argument(..., help="代表编号"), reason: str = REASON
 ) -> None:
     """Undo a check-in (reason required)."""
-    _act(meeting_id, number, "undo", meetings.undo_checkin, reason=reason)
+    _act(meeting_id, number, "undo", service.undo_checkin, reason=reason)
 
 
 @meeting_app.command("depart")
@@ -247,13 +248,13 @@ def meeting_depart(
     reason: str | None = typer.Option(None, "--reason"),
 ) -> None:
     """中途退场."""
-    _act(meeting_id, number, "departure", meetings.mark_departure, reason=reason)
+    _act(meeting_id, number, "departure", service.mark_departure, reason=reason)
 
 
 @meeting_app.command("return")
 def meeting_return(meeting_id: int, number: str = typer.Argument(..., help="代表编号")) -> None:
     """A departed person is back."""
-    _act(meeting_id, number, "return", meetings.mark_return)
+    _act(meeting_id, number, "return", service.mark_return)
 
 
 @roster_app.command("add")
@@ -263,13 +264,13 @@ def roster_add(
     role: RosterRole = typer.Option(RosterRole.DEPUTY, help="deputy, nonvoting (列席) or staff"),
 ) -> None:
     """Put a person on the roster."""
-    _act(meeting_id, number, "roster", meetings.add_to_roster, role=role)
+    _act(meeting_id, number, "roster", service.add_to_roster, role=role)
 
 
 @roster_app.command("remove")
 def roster_remove(meeting_id: int, number: str = typer.Argument(..., help="代表编号")) -> None:
     """Take a person off the roster."""
-    _act(meeting_id, number, "roster", meetings.remove_from_roster)
+    _act(meeting_id, number, "roster", service.remove_from_roster)
 
 
 # --- reports ------------------------------------------------------------------------

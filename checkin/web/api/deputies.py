@@ -10,10 +10,10 @@ from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from checkin import audit
-from checkin.auth import AdminUser, SessionDep, StaffUser
 from checkin.errors import BaodaoError, Conflict, InvalidInput
-from checkin.events import GalleryChanged
+from checkin.meetings.events import GalleryChanged
 from checkin.settings import Settings
+from checkin.web.deps import AdminUser, SessionDep, StaffUser
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob
 from models import Deputy, DeputyStatus

@@ -1,25 +1,22 @@
-"""Accounts and kiosks: password hashing, session/bearer tokens, role checks."""
+"""Staff accounts and kiosks: password hashing, signed session tokens, kiosk tokens.
+
+No web code: the FastAPI dependencies that read tokens from requests live in checkin.web.deps.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checkin.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from checkin.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from models import Kiosk, Role, User, utcnow
-from models.db import session_scope
 
-SESSION_COOKIE = "baodao_session"
 TOKEN_MAX_AGE_S = 12 * 3600
 _hasher = PasswordHasher()
 
@@ -111,54 +108,3 @@ def kiosk_for_token(session: Session, token: str) -> Kiosk | None:
     if kiosk is None or kiosk.revoked_at is not None:
         return None
     return kiosk
-
-
-# --- FastAPI dependencies -------------------------------------------------------------
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A request-scoped session; commits when the route returns without error."""
-    with session_scope(request.app.state.sessions) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def _token_from(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(SESSION_COOKIE)
-
-
-def current_user(request: Request, session: SessionDep) -> User:
-    token = _token_from(request)
-    uid = request.app.state.signer.user_id(token) if token else None
-    user = session.get(User, uid) if uid is not None else None
-    if user is None or not user.active:
-        raise Unauthorized("请先登录 (login required)")
-    return user
-
-
-CurrentUser = Annotated[User, Depends(current_user)]
-
-
-@dataclass(frozen=True)
-class RoleCheck:
-    """A dependency that admits only the given roles; `roles` is readable by tests."""
-
-    roles: frozenset[Role]
-
-    def __call__(self, user: CurrentUser) -> User:
-        if user.role not in self.roles:
-            raise Forbidden(f"需要权限 (requires role {' or '.join(sorted(self.roles))})")
-        return user
-
-
-def require_roles(*roles: Role) -> Callable[..., User]:
-    return RoleCheck(frozenset(roles))
-
-
-AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
-StaffUser = Annotated[User, Depends(require_roles(Role.ADMIN, Role.SECRETARIAT))]

@@ -108,8 +108,8 @@ def _encoder_child(list_file: Path) -> dict[str, Any]:
     import dlib
     import numpy as np
 
-    from checkin import face_engine as fe
-    from checkin.face_net import face_net
+    from checkin.faces import engine as fe
+    from checkin.faces.dlib_net import face_net
     from checkin.settings import Settings
 
     max_pixels = Settings(_env_file=None).max_image_pixels

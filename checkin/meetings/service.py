@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkin import audit
-from checkin.attendance import record_attendance, undo_attendance, window_state
 from checkin.errors import Conflict, InvalidInput, NotFound
-from checkin.quorum import CheckIn, QuorumRuleError, RosterPerson, Rule, compute_status
+from checkin.meetings.attendance import record_attendance, undo_attendance, window_state
+from checkin.meetings.quorum import CheckIn, QuorumRuleError, RosterPerson, Rule, compute_status
 from models import (
     Attendance,
     Body,

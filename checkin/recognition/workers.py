@@ -21,13 +21,13 @@ import cv2
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from checkin import face_engine as fe
-from checkin.decision import Decision, Gallery, decide, rank
-from checkin.events import Event, GalleryChanged, MeetingChanged
-from checkin.face_net import face_net
-from checkin.gallery import MeetingGallery, fingerprint, load_gallery
+from checkin.faces import engine as fe
+from checkin.faces.dlib_net import face_net
+from checkin.meetings.events import Event, GalleryChanged, MeetingChanged
+from checkin.recognition.decision import Decision, Gallery, decide, rank
+from checkin.recognition.gallery import MeetingGallery, fingerprint, load_gallery
+from checkin.recognition.tracker import Box, TrackerConfig, iou
 from checkin.settings import Settings
-from checkin.tracker import Box, TrackerConfig, iou
 from models.crypto import TemplateCipher
 
 logger = logging.getLogger(__name__)

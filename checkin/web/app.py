@@ -12,14 +12,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from checkin import kiosk_ws, pages
-from checkin.api import accounts, deputies, meetings
-from checkin.auth import TokenSigner
+from checkin.accounts.service import TokenSigner
 from checkin.errors import BaodaoError
-from checkin.events import EventBus
-from checkin.live import LiveHub
-from checkin.matcher import MatchService
+from checkin.meetings.events import EventBus
+from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
+from checkin.web import kiosk_socket, pages
+from checkin.web.api import accounts, deputies, meetings
+from checkin.web.live import LiveHub
 from models.crypto import TemplateCipher
 from models.db import (
     DatabaseError,
@@ -112,6 +112,6 @@ def create_app(
     app.include_router(deputies.router)
     app.include_router(meetings.router)
     app.include_router(meetings.ws_router)
-    app.include_router(kiosk_ws.router)
+    app.include_router(kiosk_socket.router)
     pages.mount(app)
     return app

@@ -26,9 +26,9 @@ from typing import Any
 from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.orm import Session, sessionmaker
 
-from checkin import meetings
 from checkin.errors import NotFound
-from checkin.events import Event, MeetingChanged
+from checkin.meetings import service
+from checkin.meetings.events import Event, MeetingChanged
 from checkin.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class LiveHub:
     ) -> None:
         self._sessions = sessions
         self._settings = settings
-        self._status_fn = status or (lambda s, mid: meetings.status(s, mid, zone=settings.timezone))
+        self._status_fn = status or (lambda s, mid: service.status(s, mid, zone=settings.timezone))
         self._meetings: dict[int, _Meeting] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []

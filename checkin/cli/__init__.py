@@ -7,8 +7,8 @@ import sys
 
 import typer
 
+from checkin.cli.kiosks import kiosk_app
 from checkin.errors import BaodaoError
-from checkin.kiosk_cli import kiosk_app
 from checkin.runtime import open_runtime
 from kiosk_client.cli import run as kiosk_run
 from models import Role
@@ -30,7 +30,7 @@ app.add_typer(kiosk_app, name="kiosk")
 
 
 def _register_secretariat() -> None:
-    from checkin.meeting_cli import body_app, meeting_app, report_app
+    from checkin.cli.meetings import body_app, meeting_app, report_app
 
     app.add_typer(body_app, name="body")
     app.add_typer(meeting_app, name="meeting")
@@ -41,8 +41,8 @@ _register_secretariat()
 
 
 def _register_subapps() -> None:
-    from checkin.bench.cli import bench_app, calibrate
-    from enrollment.cli import register
+    from checkin.cli.bench import bench_app, calibrate
+    from checkin.cli.enroll import register
 
     register(app)
     app.add_typer(bench_app, name="bench")
@@ -66,9 +66,9 @@ def serve(
     """Start the service (migrates the database first)."""
     import uvicorn
 
-    from checkin.app import create_app
-    from checkin.auth import ensure_admin
+    from checkin.accounts.service import ensure_admin
     from checkin.logs import setup_logging
+    from checkin.web.app import create_app
 
     rt = open_runtime()
     setup_logging(rt.settings.log_level)
@@ -97,7 +97,8 @@ def user_create(
     role: Role = typer.Option(..., help="admin or secretariat"),
 ) -> None:
     """Create a staff account; the password is read from a prompt, or stdin when piped."""
-    from checkin import audit, auth
+    from checkin import audit
+    from checkin.accounts import service as accounts
 
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
@@ -107,7 +108,7 @@ def user_create(
         password = sys.stdin.readline().rstrip("\n")
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        user = auth.create_user(session, username=username, password=password, role=role)
+        user = accounts.create_user(session, username=username, password=password, role=role)
         audit.record(
             session,
             actor=audit.Actor.cli(),

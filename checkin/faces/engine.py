@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
 from checkin.errors import BaodaoError
-from checkin.face_net import CHIP_SIZE, face_net
+from checkin.faces.dlib_net import CHIP_SIZE, face_net
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition order)
 MODEL_ID = "dlib_resnet_v1_mirror"
