@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
+# The shared face photos the tests read (see README: The two commands).
+FACES := $(or $(BAODAO_FACES_DIR),../shared/faces)
 PORT ?= 8000
 
-.PHONY: run test lint bench venv system-deps
+.PHONY: run test lint bench venv system-deps faces
 
 venv: $(STAMP)
 
@@ -27,7 +29,11 @@ system-deps:
 run: $(STAMP)
 	$(VENV)/bin/baodao serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) system-deps
+# Checked before anything is installed: without the face data every face test would fail.
+faces:
+	@test -d "$(FACES)/dev" -a -d "$(FACES)/fixtures" || { echo "make test: face data not found at $(FACES) (needs dev/ and fixtures/); put the shared faces folder at ../shared/faces or set BAODAO_FACES_DIR=/path/to/faces" >&2; exit 2; }
+
+test: faces $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

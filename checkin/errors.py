@@ -1,4 +1,8 @@
-"""One root exception with typed subclasses; the app maps them to HTTP in one handler."""
+"""One root exception with typed subclasses; the web layer maps them to HTTP in one place.
+
+The classes say what went wrong, never how a transport reports it: `checkin.web.errors`
+turns them into HTTP answers, the CLI into one line and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from __future__ import annotations
 class BaodaoError(Exception):
     """Root of every error Baodao raises on purpose."""
 
-    status_code = 400
     code = "error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
@@ -26,25 +29,26 @@ class ConfigError(BaodaoError):
 
 
 class NotFound(BaodaoError):
-    status_code = 404
     code = "not_found"
 
 
 class Conflict(BaodaoError):
-    status_code = 409
     code = "conflict"
 
 
 class InvalidInput(BaodaoError):
-    status_code = 422
     code = "invalid_input"
 
 
+class TooLarge(BaodaoError):
+    """An upload or request body over its limit."""
+
+    code = "payload_too_large"
+
+
 class Unauthorized(BaodaoError):
-    status_code = 401
     code = "unauthorized"
 
 
 class Forbidden(BaodaoError):
-    status_code = 403
     code = "forbidden"

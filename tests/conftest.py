@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +23,44 @@ POSTGRES_URL = os.environ.get("BAODAO_TEST_POSTGRES_URL")
 PASSWORD = "correct-horse-battery"
 
 
+FACES = Path(os.environ.get("BAODAO_FACES_DIR", REPO.parent / "shared" / "faces")).resolve()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, with one line, when the shared face data is not where the tests look."""
+    missing = [sub for sub in ("dev", "fixtures") if not (FACES / sub).is_dir()]
+    if missing:
+        pytest.exit(
+            f"face data not found: {FACES} has no {' or '.join(f'{m}/' for m in missing)} "
+            "(put the shared faces folder at ../shared/faces beside this repository, or set "
+            "BAODAO_FACES_DIR=/path/to/faces)",
+            returncode=2,
+        )
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     """The shared face photos: $BAODAO_FACES_DIR, else ../shared/faces beside the repo."""
-    path = Path(os.environ.get("BAODAO_FACES_DIR", REPO.parent / "shared" / "faces"))
-    if not (path / "dev").is_dir():
-        pytest.fail(f"face data not found at {path} (set BAODAO_FACES_DIR)")
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to head once per session; tests start from copies of it."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:  # fold the WAL into the file, so a plain copy is complete
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
     return path
+
+
+def migrated_copy(template: Path, path: Path) -> Engine:
+    """An engine on a fresh copy of the migrated template at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return make_engine(f"sqlite:///{path}")
 
 
 @pytest.fixture
@@ -64,8 +96,7 @@ def _backends() -> list[object]:
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated database: a fresh SQLite file, or the session's PostgreSQL wiped per test."""
     if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
-        upgrade(eng)
+        eng = migrated_copy(request.getfixturevalue("migrated_sqlite"), tmp_path / "test.db")
         yield eng
         eng.dispose()
         return
@@ -101,10 +132,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def sqlite_engine(settings: Settings) -> Iterator[Engine]:
+def sqlite_engine(settings: Settings, migrated_sqlite: Path) -> Iterator[Engine]:
     """A migrated SQLite database at the settings' URL (for app and service tests)."""
-    eng = make_engine(settings.database_url)
-    upgrade(eng)
+    eng = migrated_copy(migrated_sqlite, Path(settings.database_url.removeprefix("sqlite:///")))
     yield eng
     eng.dispose()
 

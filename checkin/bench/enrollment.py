@@ -1,6 +1,6 @@
 """Benchmark `baodao enroll import` against a plain sequential face_recognition loop.
 
-    python -m enrollment.bench --faces ../shared/faces/dev [--workers 2] [--limit N]
+    python -m checkin.bench.enrollment --faces ../shared/faces/dev [--workers 2] [--limit N]
 
 Both sides process the same photos (every photo of every identity folder) in fresh child
 processes, measured in the same run: photos/s and peak resident memory. The import runs with
@@ -63,7 +63,7 @@ def _write_roster(identities: dict[str, list[Path]], work: Path) -> tuple[Path, 
 def _child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
     r = subprocess.run(
-        [sys.executable, "-m", "enrollment.bench", "--child", *args],
+        [sys.executable, "-m", "checkin.bench.enrollment", "--child", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -108,6 +108,7 @@ def _encoder_child(list_file: Path) -> dict[str, Any]:
     import dlib
     import numpy as np
 
+    from checkin.faces import dlib_model
     from checkin.faces import engine as fe
     from checkin.faces.dlib_net import face_net
     from checkin.settings import Settings
@@ -124,7 +125,7 @@ def _encoder_child(list_file: Path) -> dict[str, Any]:
             break
     net = face_net()
     encoders: dict[str, Callable[[np.ndarray], object]] = {
-        "dlib": fe._models().face_encoder.compute_face_descriptor,
+        "dlib": dlib_model.models().face_encoder.compute_face_descriptor,
         "onnx": lambda chip: net([chip]),
     }
     timed: dict[str, float] = {}
@@ -143,34 +144,29 @@ def _encoder_child(list_file: Path) -> dict[str, Any]:
 
 
 def _import_child(roster: Path, photos: Path, workers: int) -> dict[str, Any]:
-    """`baodao enroll import ROSTER --photos DIR --workers N --json`, in this process."""
-    import contextlib
-    import io
+    """What `baodao enroll import ROSTER --photos DIR --workers N` does, in this process."""
+    from checkin.audit import Actor
+    from checkin.runtime import open_runtime
+    from enrollment import service
+    from enrollment.roster import read_roster
 
-    from checkin.cli import app
-
-    out = io.StringIO()
     started = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = app(
-            [
-                "enroll",
-                "import",
-                str(roster),
-                "--photos",
-                str(photos),
-                "--workers",
-                str(workers),
-                "--json",
-            ],
-            standalone_mode=False,
-        )
+    rows = read_roster(roster)
+    rt = open_runtime()
+    report = service.import_roster(
+        rt.sessions,
+        cipher=rt.cipher,
+        settings=rt.settings,
+        rows=rows,
+        photos_dir=photos,
+        workers=workers,
+        actor=Actor.cli(),
+    )
     seconds = time.perf_counter() - started
-    totals = json.loads(out.getvalue())["totals"]
+    totals = report.totals()
     return {
         "photos": totals["enrolled_photos"] + totals["failed_photos"] + totals["duplicate_photos"],
         "totals": totals,
-        "exit_code": code or 0,
         "seconds": round(seconds, 2),
         "parent_maxrss_mb": _rss_mb(resource.RUSAGE_SELF),
         "worker_maxrss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
@@ -229,7 +225,7 @@ def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[s
 
 
 def print_result(r: dict[str, Any]) -> None:
-    """Human-readable lines (the CLI and `python -m enrollment.bench` print these)."""
+    """Human-readable lines (the CLI and `python -m checkin.bench.enrollment` print these)."""
     b = r["baseline"]
     lines = [
         f"{r['photos']} photos of {r['identities']} identities, {r['workers']} workers, "
@@ -265,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
             out = _import_child(Path(rest[0]), Path(rest[1]), int(rest[2]))
         sys.stdout.write(json.dumps(out) + "\n")
         return
-    parser = argparse.ArgumentParser(prog="python -m enrollment.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m checkin.bench.enrollment", description=__doc__)
     parser.add_argument("--faces", type=Path, required=True, help="identity folders (dev set)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from checkin.errors import InvalidInput
+from checkin.faces import dlib_model
 from checkin.faces import engine as fe
 
 logger = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def encode_ours(path: Path, role: str, params: EngineParams) -> PhotoResult:
 
 def encode_plain(path: Path, role: str, params: EngineParams) -> PhotoResult:
     """Plain face_recognition defaults: HOG with one upsample, one jitter, largest face."""
-    fr = fe._models()
+    fr = dlib_model.models()
     try:
         image = fr.load_image_file(str(path))
     except Exception:  # the baseline has no error model of its own

@@ -1,4 +1,8 @@
-"""The `baodao` command: one front door with subcommands."""
+"""The `baodao` command: the front door that wires every command group; nothing imports it.
+
+One module per group: `meetings` (body, meeting, report), `kiosks`, `enroll` (enroll,
+deputy, identify), `bench` (bench, calibrate); `serve`, `db` and `user` live here.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import sys
 
 import typer
 
+from checkin.cli.bench import bench_app, calibrate
+from checkin.cli.enroll import deputy_app, enroll_app, identify
 from checkin.cli.kiosks import kiosk_app
+from checkin.cli.meetings import body_app, meeting_app, report_app
 from checkin.errors import BaodaoError
 from checkin.runtime import open_runtime
 from kiosk_client.cli import run as kiosk_run
@@ -27,29 +34,14 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 kiosk_app.command("run")(kiosk_run)  # the kiosk program, beside register / revoke / list
 app.add_typer(kiosk_app, name="kiosk")
-
-
-def _register_secretariat() -> None:
-    from checkin.cli.meetings import body_app, meeting_app, report_app
-
-    app.add_typer(body_app, name="body")
-    app.add_typer(meeting_app, name="meeting")
-    app.add_typer(report_app, name="report")
-
-
-_register_secretariat()
-
-
-def _register_subapps() -> None:
-    from checkin.cli.bench import bench_app, calibrate
-    from checkin.cli.enroll import register
-
-    register(app)
-    app.add_typer(bench_app, name="bench")
-    app.command("calibrate")(calibrate)
-
-
-_register_subapps()
+app.add_typer(body_app, name="body")
+app.add_typer(meeting_app, name="meeting")
+app.add_typer(report_app, name="report")
+app.add_typer(enroll_app, name="enroll")
+app.add_typer(deputy_app, name="deputy")
+app.command("identify")(identify)
+app.add_typer(bench_app, name="bench")
+app.command("calibrate")(calibrate)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

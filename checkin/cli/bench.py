@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,9 @@ from rich.table import Table
 from checkin import audit, stored_settings
 from checkin.bench import accuracy as acc
 from checkin.bench import calibrate as cal
-from checkin.bench import report
-from checkin.bench.folder import EngineParams, PhotoResult, encode_folder, list_identities
-from checkin.errors import BaodaoError, InvalidInput
+from checkin.bench import report, suite
+from checkin.bench.folder import encode_folder, list_identities
+from checkin.errors import BaodaoError
 from checkin.runtime import Runtime, load_settings, open_runtime
 from checkin.settings import Settings
 from models.db import session_scope
@@ -30,85 +29,11 @@ bench_app = typer.Typer(help="性能与准确率基准 (benchmarks)", no_args_is
 console = Console()
 
 MIN_DEPUTIES = 3  # two distances between different persons, the least `suggest` can fit
-SWEEP = [round(0.30 + 0.005 * i, 3) for i in range(71)]  # 0.300 … 0.650
-
-
-def _params(settings: Settings) -> EngineParams:
-    return EngineParams(
-        min_face_px=settings.min_face_px,
-        enroll_jitters=settings.enroll_jitters,
-        live_jitters=settings.live_jitters,
-        max_pixels=settings.max_image_pixels,
-    )
 
 
 def _fail(exc: BaodaoError) -> typer.Exit:
     console.print(f"[red]错误：{exc.message}[/red]")
     return typer.Exit(code=2)
-
-
-def _encodings(results: dict[str, list[PhotoResult]]) -> dict[str, list[np.ndarray | None]]:
-    return {name: [r.encoding for r in rs] for name, rs in results.items()}
-
-
-def _reasons(results: dict[str, list[PhotoResult]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for rs in results.values():
-        for r in rs:
-            if r.reason is not None:
-                counts[r.reason] = counts.get(r.reason, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def run_accuracy(
-    faces: Path, *, gallery_per_id: int, settings: Settings, workers: int = 2
-) -> dict[str, Any]:
-    """Encode the folder (ours and plain, each photo once) and compute every figure."""
-    started = time.perf_counter()
-    identities = list_identities(faces)
-    roles = acc.roles(identities, gallery_per_id=gallery_per_id)
-    params = _params(settings)
-    ours_raw = encode_folder(identities, roles, params, mode="ours", workers=workers)
-    encoded_ours = time.perf_counter()
-    plain_raw = encode_folder(identities, roles, params, mode="plain", workers=workers)
-    encoded_plain = time.perf_counter()
-    ours = acc.build_probe_set(_encodings(ours_raw), gallery_per_id=gallery_per_id)
-    plain = acc.build_probe_set(_encodings(plain_raw), gallery_per_id=gallery_per_id)
-    t, m = settings.match_threshold, settings.match_margin
-    ours_m = acc.evaluate(ours, threshold=t, margin=m)
-    plain_m = acc.evaluate(plain, threshold=0.6, margin=0.0, decider=acc.nearest_match(0.6))
-    strict = _best_at(acc.sweep(plain, SWEEP, margin=0.0, decider_for=acc.nearest_match), 0.01)
-    sweeps = {
-        "ours": acc.sweep(ours, SWEEP, margin=m),
-        "ours_no_margin": acc.sweep(ours, SWEEP, margin=0.0),
-        "plain": acc.sweep(plain, SWEEP, margin=0.0, decider_for=acc.nearest_match),
-    }
-    return {
-        **acc.public(ours_m),
-        "gallery_per_id": gallery_per_id,
-        "settings": {
-            "match_threshold": t,
-            "match_margin": m,
-            "enroll_jitters": settings.enroll_jitters,
-            "live_jitters": settings.live_jitters,
-            "min_face_px": settings.min_face_px,
-        },
-        "no_single_face": {"ours": _reasons(ours_raw), "plain": _reasons(plain_raw)},
-        "plain_face_recognition": acc.public(plain_m),
-        "plain_face_recognition_strict": acc.public(strict) if strict else None,
-        "sweep": {k: [acc.public(x) for x in v] for k, v in sweeps.items()},
-        "seconds": {
-            "encode_ours": round(encoded_ours - started, 1),
-            "encode_plain": round(encoded_plain - encoded_ours, 1),
-            "total": round(time.perf_counter() - started, 1),
-        },
-    }
-
-
-def _best_at(rows: list[acc.Metrics], max_errors: float) -> acc.Metrics | None:
-    """The sweep row with the highest tar whose wrong_id + impostor_accept <= max_errors."""
-    ok = [r for r in rows if acc.errors(r) <= max_errors]
-    return max(ok, key=lambda r: (r.tar, -r.threshold)) if ok else None
 
 
 def _table(report: dict[str, Any]) -> Table:
@@ -131,48 +56,6 @@ def _table(report: dict[str, Any]) -> Table:
     return table
 
 
-def plot_det(report: dict[str, Any], path: Path) -> None:
-    """DET-style plot: false accepts (wrong_id + impostor_accept) against genuine rejections."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    styles = {"ours": "-o", "ours_no_margin": "--.", "plain": ":s"}
-    for name, rows in report["sweep"].items():
-        x = [r["wrong_id"] + r["impostor_accept"] for r in rows]
-        y = [1.0 - r["tar"] for r in rows]
-        ax.plot(x, y, styles.get(name, "-"), markersize=3, label=name)
-    ax.plot(
-        report["wrong_id"] + report["impostor_accept"],
-        1 - report["tar"],
-        "r*",
-        markersize=14,
-        label=f"shipped t={report['threshold']:.2f} m={report['margin']:.2f}",
-    )
-    p = report["plain_face_recognition"]
-    ax.plot(
-        p["wrong_id"] + p["impostor_accept"],
-        1 - p["tar"],
-        "kx",
-        markersize=10,
-        label="plain face_recognition 0.6",
-    )
-    ax.axvline(0.01, color="grey", linewidth=0.8)
-    ax.set_xscale("symlog", linthresh=0.01)
-    ax.set_xlim(left=0)
-    ax.set_xlabel("wrong_id + impostor_accept")
-    ax.set_ylabel("1 - tar (genuine probes not matched to the right person)")
-    ax.set_title("Baodao open-set identification, threshold sweep 0.30-0.65")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 @bench_app.command("accuracy")
 def accuracy(
     faces: Annotated[Path, typer.Option("--faces", help="目录：每个身份一个子目录")],
@@ -186,13 +69,13 @@ def accuracy(
     """Open-set identification over identity folders, ours beside plain face_recognition."""
     settings = Settings()
     try:
-        report = run_accuracy(
+        report = suite.run_accuracy(
             faces, gallery_per_id=gallery_per_id, settings=settings, workers=workers
         )
     except BaodaoError as exc:
         raise _fail(exc) from exc
     if plot is not None:
-        plot_det(report, plot)
+        suite.plot_det(report, plot)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
@@ -298,11 +181,11 @@ def _folder_population(
     """Encode a labelled folder by the bench protocol: its gallery pairs and genuine probes."""
     identities = list_identities(faces)
     roles = acc.roles(identities, gallery_per_id=gallery_per_id)
-    raw = encode_folder(identities, roles, _params(settings), workers=workers)
-    probes = acc.build_probe_set(_encodings(raw), gallery_per_id=gallery_per_id)
+    raw = encode_folder(identities, roles, suite.engine_params(settings), workers=workers)
+    probes = acc.build_probe_set(suite.encodings(raw), gallery_per_id=gallery_per_id)
     population = _Population(
         closest=cal.impostor_pairs(probes.gallery),
-        genuine=_genuine_probe_distances(probes),
+        genuine=suite.genuine_probe_distances(probes),
         persons=probes.gallery.persons,
         label=lambda i: probes.names[i],
     )
@@ -342,16 +225,6 @@ def _apply(rt: Runtime, s: cal.Suggestion, *, deputies: int, faces: Path | None)
             "[yellow]注意：已显式设置 BAODAO_MATCH_THRESHOLD（环境变量或 .env），"
             "它优先于数据库中保存的值。[/yellow]"
         )
-
-
-def _genuine_probe_distances(probes: acc.ProbeSet) -> np.ndarray:
-    """Distance from each genuine probe to its own person's closest template."""
-    out = []
-    for true_id, enc in probes.genuine:
-        rows = probes.gallery.matrix[probes.gallery.labels == true_id]
-        if enc is not None and len(rows):
-            out.append(float(np.min(np.linalg.norm(rows - enc, axis=1))))
-    return np.asarray(out)
 
 
 def _print_calibration(
@@ -400,57 +273,6 @@ def _print_calibration(
         )
 
 
-def _fixtures_root(faces: Path) -> Path:
-    """The face-data root holding fixtures/ (the dev folder's parent, or the folder itself)."""
-    from checkin.bench.speed import VIDEO
-
-    for root in (faces, faces.parent):
-        if (root / VIDEO).is_file():
-            return root
-    raise InvalidInput(
-        f"找不到测速视频 {VIDEO}（在 {faces} 或其上一级目录下）", code="bench_video_missing"
-    )
-
-
-def run_speed(
-    faces: Path,
-    *,
-    workers: int = 2,
-    trials: int = 5,
-    enroll_limit: int = 0,
-    clients: int = 50,
-    checkins: int = 60,
-) -> dict[str, Any]:
-    """Enrollment, matcher and live-push benchmarks, each with its own baseline, in one run."""
-    from checkin.bench.enrollment import run_enroll_bench
-    from checkin.bench.live_push import run_push_bench
-    from checkin.bench.speed import run_matcher_bench
-
-    list_identities(faces)  # a clear error for a wrong folder before minutes of work
-    root = _fixtures_root(faces)
-    t0 = time.perf_counter()
-    enrollment = run_enroll_bench(faces, workers, limit=enroll_limit)
-    t1 = time.perf_counter()
-    matcher = run_matcher_bench(root, trials=trials, workers=workers)
-    t2 = time.perf_counter()
-    push = run_push_bench(clients=clients, checkins=checkins)
-    t3 = time.perf_counter()
-    limit = f" --enroll-limit {enroll_limit}" if enroll_limit else ""
-    return {
-        "faces": str(faces),
-        "command": f"baodao bench speed --faces {faces} --workers {workers} --trials {trials}"
-        f"{limit} --clients {clients} --checkins {checkins} --json",
-        "enrollment": enrollment,
-        "matcher": matcher,
-        "live_push": push,
-        "seconds": {
-            "enrollment": round(t1 - t0, 1),
-            "matcher": round(t2 - t1, 1),
-            "live_push": round(t3 - t2, 1),
-        },
-    }
-
-
 def _speed_table(speed: dict[str, Any]) -> Table:
     table = Table(title="速度（每项与同一次运行中测得的基线比较）")
     for col in ("measure", "Baodao", "baseline (same run)", "ratio"):
@@ -493,7 +315,7 @@ def speed(
 
 def _run_speed_or_fail(faces: Path, **kwargs: Any) -> dict[str, Any]:
     try:
-        return run_speed(faces, **kwargs)
+        return suite.run_speed(faces, **kwargs)
     except BaodaoError as exc:
         raise _fail(exc) from exc
     except RuntimeError as exc:  # a benchmark child or server failed; its output is in exc
@@ -526,14 +348,14 @@ def run_all(
     }
     try:
         list_identities(faces)
-        _fixtures_root(faces)
-        accuracy = run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
+        suite.fixtures_root(faces)
+        accuracy = suite.run_accuracy(faces, gallery_per_id=1, settings=settings, workers=workers)
     except BaodaoError as exc:
         raise _fail(exc) from exc
     accuracy["command"] = f"baodao bench accuracy --faces {faces} --json --plot {out}/accuracy.png"
     out.mkdir(parents=True, exist_ok=True)
     (out / "accuracy.json").write_text(json.dumps(accuracy, ensure_ascii=False, indent=2))
-    plot_det(accuracy, out / "accuracy.png")
+    suite.plot_det(accuracy, out / "accuracy.png")
     console.print(_table(accuracy))
     result = _run_speed_or_fail(faces, **speed_args)
     quick_flag = " --quick" if quick else f" --trials {trials} --enroll-limit {enroll_limit}"

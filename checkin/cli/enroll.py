@@ -355,10 +355,3 @@ def identify(
         typer.echo(f"人脸 {i} box={face['box']}: {verdict} ({face['reason']})")
         for c in face["candidates"]:
             typer.echo(f"    {c['number']} {c['name']}  {c['distance']:.3f}")
-
-
-def register(app: typer.Typer) -> None:
-    """Mount the enrollment commands on the `baodao` app."""
-    app.add_typer(enroll_app, name="enroll")
-    app.add_typer(deputy_app, name="deputy")
-    app.command("identify")(identify)

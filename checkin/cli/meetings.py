@@ -17,7 +17,17 @@ from sqlalchemy.orm import Session
 from checkin import audit
 from checkin.errors import InvalidInput
 from checkin.meetings import reports, service
-from checkin.meetings.events import MeetingChanged
+from checkin.meetings.events import (
+    CheckinUndone,
+    DeputyCheckedIn,
+    DeputyDeparted,
+    DeputyReturned,
+    LeaveChanged,
+    MeetingChanged,
+    RosterChanged,
+    WindowChanged,
+)
+from checkin.meetings.status import MeetingStatus, status, to_json
 from checkin.runtime import Runtime, open_runtime
 from models import BodyKind, QuorumRule, RosterRole
 from models.db import session_scope
@@ -54,7 +64,12 @@ def _time(value: str | None, zone: str) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=ZoneInfo(zone))
 
 
-def _change(rt: Runtime, meeting_id: int, kind: str, work: Callable[[Session], int | None]) -> None:
+def _change(
+    rt: Runtime,
+    meeting_id: int,
+    event: type[MeetingChanged],
+    work: Callable[[Session], int | None],
+) -> None:
     """Run `work` (returns the person id) in a transaction; after the commit, notify
     live dashboards through Redis."""
     with session_scope(rt.sessions) as session:
@@ -63,24 +78,24 @@ def _change(rt: Runtime, meeting_id: int, kind: str, work: Callable[[Session], i
         from checkin.web.live import publish_to_redis
 
         try:
-            publish_to_redis(rt.settings.redis_url, MeetingChanged(meeting_id, kind, deputy_id))
+            publish_to_redis(rt.settings.redis_url, event(meeting_id, deputy_id))
         except Exception:  # dashboards also re-read every few seconds
             logger.warning("could not notify dashboards through Redis", exc_info=True)
 
 
-def _print_status(st: dict[str, Any], as_json: bool) -> None:
+def _print_status(st: MeetingStatus, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(st, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(to_json(st), ensure_ascii=False, indent=2))
         return
-    m = st["meeting"]
-    typer.echo(f"{m['body']} {m['title']}（会议 {m['id']}，签到窗口 {m['window']}）")
+    m = st.meeting
+    typer.echo(f"{m.body} {m.title}（会议 {m.id}，签到窗口 {m.window}）")
     typer.echo(
-        f"应到 {st['expected']}  实到 {st['present']}  请假 {st['on_leave']}  "
-        f"缺席 {st['absent']}  迟到 {st['late']}  中途退场 {st['left_early']}  "
-        f"列席 {st['nonvoting_present']}/{st['nonvoting_expected']}"
+        f"应到 {st.expected}  实到 {st.present}  请假 {st.on_leave}  "
+        f"缺席 {st.absent}  迟到 {st.late}  中途退场 {st.left_early}  "
+        f"列席 {st.nonvoting_present}/{st.nonvoting_expected}"
     )
-    typer.echo(f"法定人数 {st['required']}（{st['rule_label']}）")
-    typer.echo(st["announcement"])
+    typer.echo(f"法定人数 {st.required}（{st.rule_label}）")
+    typer.echo(st.announcement)
 
 
 # --- bodies -------------------------------------------------------------------------
@@ -145,11 +160,11 @@ def meeting_create(
         session.flush()
         mid = m.id
     with rt.sessions() as session:
-        st = service.status(session, mid, zone=zone)
+        st = status(session, mid, zone=zone)
     if as_json:
-        typer.echo(json.dumps({"id": mid, **st}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"id": mid, **to_json(st)}, ensure_ascii=False, indent=2))
     else:
-        typer.echo(f"created meeting {mid}: {st['meeting']['title']}, 应到代表 {st['expected']} 名")
+        typer.echo(f"created meeting {mid}: {st.meeting.title}, 应到代表 {st.expected} 名")
 
 
 @meeting_app.command("list")
@@ -177,11 +192,17 @@ def meeting_status(meeting_id: int, as_json: bool = JSON_OPT) -> None:
     """应到 / 实到 / 请假 / 缺席, the quorum and the announcement."""
     rt = open_runtime()
     with rt.sessions() as session:
-        st = service.status(session, meeting_id, zone=rt.settings.timezone)
+        st = status(session, meeting_id, zone=rt.settings.timezone)
     _print_status(st, as_json)
 
 
-def _act(meeting_id: int, number: str | None, kind: str, fn: Callable[..., Any], **kw: Any) -> None:
+def _act(
+    meeting_id: int,
+    number: str | None,
+    event: type[MeetingChanged],
+    fn: Callable[..., Any],
+    **kw: Any,
+) -> None:
     rt = open_runtime()
 
     def work(session: Session) -> int | None:
@@ -193,9 +214,9 @@ def _act(meeting_id: int, number: str | None, kind: str, fn: Callable[..., Any],
         fn(session, meeting=m, deputy_id=pid, actor=_actor(), **kw)
         return pid
 
-    _change(rt, meeting_id, kind, work)
+    _change(rt, meeting_id, event, work)
     with rt.sessions() as session:
-        st = service.status(session, meeting_id, zone=rt.settings.timezone)
+        st = status(session, meeting_id, zone=rt.settings.timezone)
     _print_status(st, False)
 
 
@@ -205,13 +226,13 @@ REASON = typer.Option(..., "--reason", help="原因 (required)")
 @meeting_app.command("open")
 def meeting_open(meeting_id: int) -> None:
     """Open the check-in window now."""
-    _act(meeting_id, None, "window", service.open_window)
+    _act(meeting_id, None, WindowChanged, service.open_window)
 
 
 @meeting_app.command("close")
 def meeting_close(meeting_id: int) -> None:
     """Close the check-in window now."""
-    _act(meeting_id, None, "window", service.close_window)
+    _act(meeting_id, None, WindowChanged, service.close_window)
 
 
 @meeting_app.command("leave")
@@ -222,7 +243,7 @@ def meeting_leave(
     cancel: bool = typer.Option(False, "--cancel", help="Cancel the leave"),
 ) -> None:
     """Register approved leave (请假), or cancel it."""
-    _act(meeting_id, number, "leave", service.set_leave, reason=reason, on_leave=not cancel)
+    _act(meeting_id, number, LeaveChanged, service.set_leave, reason=reason, on_leave=not cancel)
 
 
 @meeting_app.command("checkin")
@@ -230,7 +251,7 @@ def meeting_checkin(
     meeting_id: int, number: str = typer.Argument(..., help="代表编号"), reason: str = REASON
 ) -> None:
     """手动补签到 (make-up check-in, reason required)."""
-    _act(meeting_id, number, "checkin", service.manual_checkin, reason=reason)
+    _act(meeting_id, number, DeputyCheckedIn, service.manual_checkin, reason=reason)
 
 
 @meeting_app.command("undo")
@@ -238,7 +259,7 @@ def meeting_undo(
     meeting_id: int, number: str = typer.Argument(..., help="代表编号"), reason: str = REASON
 ) -> None:
     """Undo a check-in (reason required)."""
-    _act(meeting_id, number, "undo", service.undo_checkin, reason=reason)
+    _act(meeting_id, number, CheckinUndone, service.undo_checkin, reason=reason)
 
 
 @meeting_app.command("depart")
@@ -248,13 +269,13 @@ def meeting_depart(
     reason: str | None = typer.Option(None, "--reason"),
 ) -> None:
     """中途退场."""
-    _act(meeting_id, number, "departure", service.mark_departure, reason=reason)
+    _act(meeting_id, number, DeputyDeparted, service.mark_departure, reason=reason)
 
 
 @meeting_app.command("return")
 def meeting_return(meeting_id: int, number: str = typer.Argument(..., help="代表编号")) -> None:
     """A departed person is back."""
-    _act(meeting_id, number, "return", service.mark_return)
+    _act(meeting_id, number, DeputyReturned, service.mark_return)
 
 
 @roster_app.command("add")
@@ -264,13 +285,13 @@ def roster_add(
     role: RosterRole = typer.Option(RosterRole.DEPUTY, help="deputy, nonvoting (列席) or staff"),
 ) -> None:
     """Put a person on the roster."""
-    _act(meeting_id, number, "roster", service.add_to_roster, role=role)
+    _act(meeting_id, number, RosterChanged, service.add_to_roster, role=role)
 
 
 @roster_app.command("remove")
 def roster_remove(meeting_id: int, number: str = typer.Argument(..., help="代表编号")) -> None:
     """Take a person off the roster."""
-    _act(meeting_id, number, "roster", service.remove_from_roster)
+    _act(meeting_id, number, RosterChanged, service.remove_from_roster)
 
 
 # --- reports ------------------------------------------------------------------------

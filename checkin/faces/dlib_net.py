@@ -41,7 +41,6 @@ _LAYER_TAG = re.compile(rb"\x01\x05con_4|\x01\x07affine_|\x01\x04fc_2")
 class ModelFileError(BaodaoError):
     """The dlib model file is missing, truncated or not the expected network."""
 
-    status_code = 500
     code = "model_file_error"
 
 

@@ -1,21 +1,95 @@
-"""Domain events, published after the change they describe is committed."""
+"""Domain events, published after the change they describe is committed.
+
+One small dataclass per kind of change to a meeting; `kind` is the name it travels under
+(Redis, the live socket's `kind`). `GalleryChanged` tells matchers to rebuild galleries.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class MeetingChanged:
-    """Attendance, leave, departure, roster or window of a meeting changed."""
+    """Something about one meeting changed (the subclasses say what)."""
 
     meeting_id: int
-    kind: str  # checkin / undo / leave / departure / return / roster / window
     deputy_id: int | None = None
+    kind: ClassVar[str] = "refresh"
+
+
+@dataclass(frozen=True)
+class DeputyCheckedIn(MeetingChanged):
+    """A face or manual check-in was recorded."""
+
+    kind: ClassVar[str] = "checkin"
+
+
+@dataclass(frozen=True)
+class CheckinUndone(MeetingChanged):
+    """Staff undid a check-in."""
+
+    kind: ClassVar[str] = "undo"
+
+
+@dataclass(frozen=True)
+class LeaveChanged(MeetingChanged):
+    """Leave (请假) was registered or cancelled."""
+
+    kind: ClassVar[str] = "leave"
+
+
+@dataclass(frozen=True)
+class DeputyDeparted(MeetingChanged):
+    """A deputy left during the sitting (中途退场)."""
+
+    kind: ClassVar[str] = "departure"
+
+
+@dataclass(frozen=True)
+class DeputyReturned(MeetingChanged):
+    """A departed deputy came back."""
+
+    kind: ClassVar[str] = "return"
+
+
+@dataclass(frozen=True)
+class RosterChanged(MeetingChanged):
+    """Someone was added to or taken off the roster."""
+
+    kind: ClassVar[str] = "roster"
+
+
+@dataclass(frozen=True)
+class WindowChanged(MeetingChanged):
+    """The check-in window was opened or closed."""
+
+    kind: ClassVar[str] = "window"
+
+
+MEETING_EVENTS: dict[str, type[MeetingChanged]] = {
+    cls.kind: cls
+    for cls in (
+        MeetingChanged,
+        DeputyCheckedIn,
+        CheckinUndone,
+        LeaveChanged,
+        DeputyDeparted,
+        DeputyReturned,
+        RosterChanged,
+        WindowChanged,
+    )
+}
+
+
+def meeting_event(kind: str, meeting_id: int, deputy_id: int | None = None) -> MeetingChanged:
+    """The event of a kind received from the wire (an unknown kind is a plain refresh)."""
+    return MEETING_EVENTS.get(kind, MeetingChanged)(meeting_id, deputy_id)
 
 
 @dataclass(frozen=True)

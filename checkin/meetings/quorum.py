@@ -19,9 +19,8 @@ Rules (DESIGN.md, 地方组织法 第十四条):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 TWO_THIRDS = "two_thirds"
 MAJORITY = "majority"
@@ -102,7 +101,9 @@ class CheckIn:
 
 
 @dataclass(frozen=True)
-class MeetingStatus:
+class QuorumStatus:
+    """The counts, the required number and the announcement of one meeting."""
+
     expected: int
     present: int
     on_leave: int
@@ -116,9 +117,6 @@ class MeetingStatus:
     quorum_met: bool
     announcement: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def announcement(*, expected: int, present: int, on_leave: int, absent: int, met: bool) -> str:
     """The sentence the chair reads."""
@@ -131,7 +129,7 @@ def announcement(*, expected: int, present: int, on_leave: int, absent: int, met
 
 def compute_status(
     roster: Iterable[RosterPerson], checkins: Iterable[CheckIn], rule: Rule
-) -> MeetingStatus:
+) -> QuorumStatus:
     """The counts, the required number and the announcement for one meeting."""
     active = {c.deputy_id: c for c in checkins if not c.undone}
     expected = present = on_leave = late = left_early = 0
@@ -157,7 +155,7 @@ def compute_status(
     fraction = (rule.numerator, rule.denominator) if rule.kind == CUSTOM else None
     required = required_count(rule.kind, expected, fraction)  # type: ignore[arg-type]
     met = expected > 0 and present >= required
-    return MeetingStatus(
+    return QuorumStatus(
         expected=expected,
         present=present,
         on_leave=on_leave,

@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from sqlalchemy.orm import Session
 
-from checkin.meetings import service
+from checkin.meetings.status import line_view, roster_lines, status
 from models import utcnow
 
 HEADERS = [
@@ -60,34 +59,34 @@ def _time(iso: str | None) -> str:
 def build_sheet(session: Session, meeting_id: int, *, zone: str = "Asia/Shanghai") -> Sheet:
     """Every roster entry with status, time and method, plus the counts and announcement."""
     tz = ZoneInfo(zone)
-    st = service.status(session, meeting_id, zone=tz)
+    st = status(session, meeting_id, zone=tz)
     rows: list[list[str | int]] = []
-    for i, ln in enumerate(service.roster_lines(session, meeting_id), start=1):
-        d: dict[str, Any] = service.line_dict(ln, tz)
+    for i, ln in enumerate(roster_lines(session, meeting_id), start=1):
+        v = line_view(ln, tz)
         rows.append(
             [
                 i,
-                d["number"],
-                d["name"],
-                d["unit"],
-                d["role_label"],
-                d["state_label"],
-                _time(d["checked_in_at"]),
-                d["method_label"],
-                d["reason"],
-                d["leave_reason"],
-                _time(d["left_at"]),
+                v.number,
+                v.name,
+                v.unit,
+                v.role_label,
+                v.state_label,
+                _time(v.checked_in_at),
+                v.method_label,
+                v.reason,
+                v.leave_reason,
+                _time(v.left_at),
             ]
         )
     return Sheet(
-        title=st["meeting"]["title"],
-        body=st["meeting"]["body"],
-        starts_at=_time(st["meeting"]["starts_at"]),
+        title=st.meeting.title,
+        body=st.meeting.body,
+        starts_at=_time(st.meeting.starts_at),
         generated_at=_time(utcnow().astimezone(tz).isoformat(timespec="seconds")),
         rows=rows,
-        counts=[(label, int(st[key])) for key, label in COUNT_LABELS],
-        rule_label=st["rule_label"],
-        announcement=st["announcement"],
+        counts=[(label, int(getattr(st, key))) for key, label in COUNT_LABELS],
+        rule_label=st.rule_label,
+        announcement=st.announcement,
     )
 
 

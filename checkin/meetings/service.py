@@ -6,10 +6,7 @@ MeetingChanged (routes do it, the CLI does it through Redis when configured).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.errors import Conflict, InvalidInput, NotFound
-from checkin.meetings.attendance import record_attendance, undo_attendance, window_state
-from checkin.meetings.quorum import CheckIn, QuorumRuleError, RosterPerson, Rule, compute_status
+from checkin.meetings.attendance import record_attendance, undo_attendance
+from checkin.meetings.quorum import QuorumRuleError, Rule
 from models import (
     Attendance,
     Body,
@@ -34,11 +31,6 @@ from models import (
     RosterRole,
     utcnow,
 )
-
-ROLE_LABELS = {"deputy": "代表", "nonvoting": "列席", "staff": "工作人员"}
-METHOD_LABELS = {"face": "人脸识别", "manual": "手动补签到"}
-LATEST_ARRIVALS = 12
-
 
 # --- bodies -------------------------------------------------------------------------
 
@@ -151,6 +143,7 @@ def create_meeting(
 
 
 def get_meeting(session: Session, meeting_id: int) -> Meeting:
+    """The meeting; NotFound otherwise."""
     meeting = session.get(Meeting, meeting_id)
     if meeting is None:
         raise NotFound(f"没有这个会议 (no meeting {meeting_id})")
@@ -380,157 +373,3 @@ def mark_return(
     )
     session.flush()
     return entry
-
-
-# --- status -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RosterLine:
-    """One roster entry with its attendance, as pages and sheets show it."""
-
-    entry: RosterEntry
-    person: Deputy
-    attendance: Attendance | None  # active (not undone) check-in only
-
-    @property
-    def state(self) -> str:
-        """present / late / leave / absent / left (列席 and staff never 'absent': 'missing')."""
-        a = self.attendance
-        if a is not None:
-            if self.entry.left_at is not None:
-                return "left"
-            return "late" if a.late else "present"
-        if self.entry.on_leave:
-            return "leave"
-        counted = self.entry.role is RosterRole.DEPUTY and self.person.status is DeputyStatus.SEATED
-        return "absent" if counted else "missing"
-
-
-STATE_LABELS = {
-    "present": "已到",
-    "late": "迟到",
-    "leave": "请假",
-    "absent": "缺席",
-    "left": "中途退场",
-    "missing": "未到",
-}
-
-
-def roster_lines(session: Session, meeting_id: int) -> list[RosterLine]:
-    """Every roster entry with the person and the active check-in, by number."""
-    rows = session.execute(
-        select(RosterEntry, Deputy, Attendance)
-        .join(Deputy, Deputy.id == RosterEntry.deputy_id)
-        .outerjoin(
-            Attendance,
-            (Attendance.meeting_id == RosterEntry.meeting_id)
-            & (Attendance.deputy_id == RosterEntry.deputy_id)
-            & Attendance.undone_at.is_(None),
-        )
-        .where(RosterEntry.meeting_id == meeting_id)
-        .order_by(RosterEntry.role, Deputy.number)
-    ).all()
-    return [RosterLine(e, d, a) for e, d, a in rows]
-
-
-def meeting_rule(meeting: Meeting) -> Rule:
-    return Rule(meeting.quorum_rule.value, meeting.quorum_numerator, meeting.quorum_denominator)
-
-
-def _local(t: datetime | None, zone: ZoneInfo) -> str | None:
-    return t.astimezone(zone).isoformat(timespec="seconds") if t is not None else None
-
-
-def _hhmm(t: datetime | None, zone: ZoneInfo) -> str:
-    return t.astimezone(zone).strftime("%H:%M:%S") if t is not None else ""
-
-
-def line_dict(line: RosterLine, zone: ZoneInfo) -> dict[str, Any]:
-    """A roster line for the API, the operator page and the sheet."""
-    a, e, p = line.attendance, line.entry, line.person
-    return {
-        "deputy_id": p.id,
-        "number": p.number,
-        "name": p.name,
-        "unit": p.unit or "",
-        "role": e.role.value,
-        "role_label": ROLE_LABELS[e.role.value],
-        "seated": p.status is DeputyStatus.SEATED,
-        "state": line.state,
-        "state_label": STATE_LABELS[line.state],
-        "checked_in_at": _local(a.checked_in_at, zone) if a else None,
-        "time": _hhmm(a.checked_in_at, zone) if a else "",
-        "method": a.method.value if a else None,
-        "method_label": METHOD_LABELS[a.method.value] if a else "",
-        "reason": (a.reason or "") if a else "",
-        "late": bool(a and a.late),
-        "on_leave": e.on_leave,
-        "leave_reason": e.leave_reason or "",
-        "left_at": _local(e.left_at, zone),
-    }
-
-
-def status(
-    session: Session, meeting_id: int, *, zone: ZoneInfo | str = "Asia/Shanghai"
-) -> dict[str, Any]:
-    """The quorum status (the issue's exact keys) plus meeting facts and lists for pages."""
-    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
-    meeting = get_meeting(session, meeting_id)
-    lines = roster_lines(session, meeting_id)
-    rule = meeting_rule(meeting)
-    result = compute_status(
-        [
-            RosterPerson(
-                deputy_id=ln.person.id,
-                role=ln.entry.role.value,
-                seated=ln.person.status is DeputyStatus.SEATED,
-                on_leave=ln.entry.on_leave,
-                left_at=ln.entry.left_at,
-            )
-            for ln in lines
-        ],
-        [
-            CheckIn(ln.person.id, ln.attendance.checked_in_at, late=ln.attendance.late)
-            for ln in lines
-            if ln.attendance is not None
-        ],
-        rule,
-    ).as_dict()
-    arrived = sorted(
-        (ln for ln in lines if ln.attendance is not None and ln.entry.role is not RosterRole.STAFF),
-        key=lambda ln: ln.attendance.checked_in_at,  # type: ignore[union-attr]
-        reverse=True,
-    )
-    brief = ("deputy_id", "number", "name", "unit", "role_label", "time", "method", "late")
-    staff = [ln for ln in lines if ln.entry.role is RosterRole.STAFF]
-    now = utcnow()
-    result |= {
-        "meeting": {
-            "id": meeting.id,
-            "title": meeting.title,
-            "body": meeting.body.name,
-            "starts_at": _local(meeting.starts_at, zone),
-            "window_opens_at": _local(meeting.window_opens_at, zone),
-            "window_closes_at": _local(meeting.window_closes_at, zone),
-            "state": meeting.state.value,
-            "window": window_state(meeting, now),
-        },
-        "rule_label": rule.label,
-        "staff_expected": len(staff),
-        "staff_present": sum(ln.attendance is not None for ln in staff),
-        "latest_arrivals": [
-            {k: line_dict(ln, zone)[k] for k in brief} for ln in arrived[:LATEST_ARRIVALS]
-        ],
-        "not_arrived": [
-            {k: line_dict(ln, zone)[k] for k in ("deputy_id", "number", "name", "unit")}
-            for ln in lines
-            if ln.state == "absent"
-        ],
-        "departed": [
-            {k: line_dict(ln, zone)[k] for k in ("deputy_id", "number", "name", "unit")}
-            for ln in lines
-            if ln.state == "left" and ln.entry.role is RosterRole.DEPUTY
-        ],
-    }
-    return result

@@ -6,20 +6,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checkin.accounts.service import TokenSigner
-from checkin.errors import BaodaoError
 from checkin.meetings.events import EventBus
 from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
-from checkin.web import kiosk_socket, pages
+from checkin.web import errors, kiosk_socket, live, pages
 from checkin.web.api import accounts, deputies, meetings
-from checkin.web.live import LiveHub
+from checkin.web.errors import error_body
 from models.crypto import TemplateCipher
 from models.db import (
     DatabaseError,
@@ -30,11 +27,6 @@ from models.db import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def error_body(code: str, message: str) -> dict[str, str]:
-    """The one error response shape of the API."""
-    return {"error": code, "message": message}
 
 
 def create_app(
@@ -70,27 +62,12 @@ def create_app(
     app.state.signer = TokenSigner(secret)
     app.state.cipher = TemplateCipher(secret)
     app.state.events = EventBus()  # publish only after the change is committed
-    app.state.live = LiveHub(app.state.sessions, settings)
+    app.state.live = live.LiveHub(app.state.sessions, settings)
     app.state.events.subscribe(app.state.live.on_event)
     app.state.matcher = MatchService(settings, app.state.sessions, app.state.cipher)
     app.state.events.subscribe(app.state.matcher.invalidate)
 
-    @app.exception_handler(BaodaoError)
-    async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"])
-        return JSONResponse(
-            error_body("invalid_input", f"{where}: {first['msg']}"), status_code=422
-        )
+    errors.install(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -111,7 +88,7 @@ def create_app(
     app.include_router(accounts.router)
     app.include_router(deputies.router)
     app.include_router(meetings.router)
-    app.include_router(meetings.ws_router)
+    app.include_router(live.router)
     app.include_router(kiosk_socket.router)
     pages.mount(app)
     return app

@@ -23,13 +23,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkin.errors import NotFound
-from checkin.meetings import service
-from checkin.meetings.events import Event, MeetingChanged
+from checkin.meetings.events import Event, MeetingChanged, meeting_event
+from checkin.meetings.service import get_meeting
+from checkin.meetings.status import MeetingStatus, to_json
+from checkin.meetings.status import status as read_status
 from checkin.settings import Settings
+from checkin.web.deps import SESSION_COOKIE
+from models import Role, User
 
 logger = logging.getLogger(__name__)
 REDIS_CHANNEL = "baodao:meeting-changed"
@@ -65,7 +69,7 @@ class _Meeting:
     def __init__(self) -> None:
         self.sockets: set[WebSocket] = set()
         self.seq = 0
-        self.last: dict[str, Any] | None = None
+        self.last: MeetingStatus | None = None
         self.lock = asyncio.Lock()
 
 
@@ -77,11 +81,11 @@ class LiveHub:
         sessions: sessionmaker[Session],
         settings: Settings,
         *,
-        status: Callable[[Session, int], dict[str, Any]] | None = None,
+        status: Callable[[Session, int], MeetingStatus] | None = None,
     ) -> None:
         self._sessions = sessions
         self._settings = settings
-        self._status_fn = status or (lambda s, mid: service.status(s, mid, zone=settings.timezone))
+        self._status_fn = status or (lambda s, mid: read_status(s, mid, zone=settings.timezone))
         self._meetings: dict[int, _Meeting] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -124,14 +128,14 @@ class LiveHub:
         if self._redis is not None:
             asyncio.create_task(self._publish_redis(event, committed_at))
         else:
-            self._schedule(event.meeting_id, event.kind, committed_at)
+            self._schedule(event, committed_at)
 
     async def _publish_redis(self, event: MeetingChanged, committed_at: float) -> None:
         try:
             await self._redis.publish(REDIS_CHANNEL, encode_change(event, committed_at))
         except Exception:
             logger.exception("Redis publish failed; pushing to this process's dashboards only")
-            self._schedule(event.meeting_id, event.kind, committed_at)
+            self._schedule(event, committed_at)
 
     async def _redis_listen(self) -> None:
         while True:
@@ -142,22 +146,23 @@ class LiveHub:
                     if message.get("type") != "message":
                         continue
                     data = json.loads(message["data"])
-                    self._schedule(
-                        int(data["meeting_id"]), str(data["kind"]), float(data["committed_at"])
+                    event = meeting_event(
+                        str(data["kind"]), int(data["meeting_id"]), data.get("deputy_id")
                     )
+                    self._schedule(event, float(data["committed_at"]))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("Redis subscription lost; retrying in 1 s")
                 await asyncio.sleep(1)
 
-    def _schedule(self, meeting_id: int, kind: str, committed_at: float | None) -> None:
-        if meeting_id in self._meetings:
-            asyncio.create_task(self._push(meeting_id, kind, committed_at))
+    def _schedule(self, event: MeetingChanged, committed_at: float | None) -> None:
+        if event.meeting_id in self._meetings:
+            asyncio.create_task(self._push(event.meeting_id, event.kind, committed_at))
 
     # --- pushing ----------------------------------------------------------------------
 
-    def _read_status(self, meeting_id: int) -> dict[str, Any]:
+    def _read_status(self, meeting_id: int) -> MeetingStatus:
         with self._sessions() as session:
             return self._status_fn(session, meeting_id)
 
@@ -189,7 +194,7 @@ class LiveHub:
                 "seq": m.seq,
                 "kind": kind,
                 "committed_at": committed_at,
-                "payload": snap,
+                "payload": to_json(snap),
             }
             await self._broadcast(m, json.dumps(message, ensure_ascii=False))
 
@@ -234,7 +239,7 @@ class LiveHub:
             snap = await asyncio.to_thread(self._read_status, meeting_id)
             m.last = snap
             text = json.dumps(
-                {"topic": "snapshot", "seq": m.seq, "payload": snap}, ensure_ascii=False
+                {"topic": "snapshot", "seq": m.seq, "payload": to_json(snap)}, ensure_ascii=False
             )
             await ws.send_text(text)
 
@@ -260,3 +265,40 @@ class LiveHub:
             logger.debug("live socket of meeting %s closed", meeting_id)
         finally:
             m.sockets.discard(ws)
+
+
+# --- the socket --------------------------------------------------------------------------
+
+router = APIRouter(tags=["live"])
+
+
+def _ws_user(ws: WebSocket) -> User | None:
+    header = ws.headers.get("authorization", "")
+    token = (
+        header[7:].strip()
+        if header.lower().startswith("bearer ")
+        else ws.query_params.get("token") or ws.cookies.get(SESSION_COOKIE)
+    )
+    uid = ws.app.state.signer.user_id(token) if token else None
+    if uid is None:
+        return None
+    with ws.app.state.sessions() as session:
+        user = session.get(User, uid)
+        ok = user is not None and user.active and user.role in (Role.ADMIN, Role.SECRETARIAT)
+        return user if ok else None
+
+
+@router.websocket("/ws/meetings/{meeting_id}/live")
+async def live(ws: WebSocket, meeting_id: int) -> None:
+    """Snapshot on connect, then one message per committed change, and heartbeats."""
+    await ws.accept()
+    if _ws_user(ws) is None:
+        await ws.close(code=4401, reason="login required")
+        return
+    with ws.app.state.sessions() as session:
+        try:
+            get_meeting(session, meeting_id)
+        except NotFound:
+            await ws.close(code=4404, reason=f"no meeting {meeting_id}")
+            return
+    await ws.app.state.live.serve(ws, meeting_id)

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from checkin.errors import NotFound
 from checkin.meetings import reports, service
+from checkin.meetings.status import status
 from checkin.web.deps import SESSION_COOKIE
 from models import Role, User
 
@@ -44,7 +45,7 @@ def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
     settings = request.app.state.settings
     with request.app.state.sessions() as session:
         try:
-            st = service.status(session, meeting_id, zone=settings.timezone)
+            st = status(session, meeting_id, zone=settings.timezone)
         except NotFound:
             return HTMLResponse("<h1>没有这个会议</h1>", status_code=404)
     return templates.TemplateResponse(

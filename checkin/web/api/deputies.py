@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from checkin import audit
-from checkin.errors import BaodaoError, Conflict, InvalidInput
+from checkin.errors import Conflict, InvalidInput, TooLarge
 from checkin.meetings.events import GalleryChanged
 from checkin.settings import Settings
 from checkin.web.deps import AdminUser, SessionDep, StaffUser
@@ -21,11 +21,6 @@ from models import Deputy, DeputyStatus
 router = APIRouter(prefix="/api", tags=["deputies"])
 MAX_PHOTOS_PER_UPLOAD = 20
 _pool_lock = threading.Lock()
-
-
-class PayloadTooLarge(BaodaoError):
-    status_code = 413
-    code = "payload_too_large"
 
 
 class DeputyCreate(BaseModel):
@@ -173,12 +168,12 @@ def upload_photos(
     jobs = []
     for i, upload in enumerate(files):
         if upload.size is not None and upload.size > settings.max_image_bytes:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"照片 {upload.filename} 超过 {settings.max_image_bytes // 1_000_000} MB 上限"
             )
         data = upload.file.read(settings.max_image_bytes + 1)
         if len(data) > settings.max_image_bytes:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"照片 {upload.filename} 超过 {settings.max_image_bytes // 1_000_000} MB 上限"
             )
         jobs.append(PhotoJob(key=number, label=upload.filename or f"photo-{i + 1}", data=data))

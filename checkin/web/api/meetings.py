@@ -1,5 +1,5 @@
 """Secretariat REST API: bodies, meetings, rosters, leave, make-up check-in, undo, departure,
-the live status WebSocket and the attendance sheet downloads."""
+the audit trail and the attendance sheet downloads."""
 
 from __future__ import annotations
 
@@ -8,21 +8,30 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request, WebSocket
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkin import audit
-from checkin.errors import InvalidInput, NotFound
+from checkin.errors import InvalidInput
 from checkin.meetings import reports, service
-from checkin.meetings.events import MeetingChanged
-from checkin.web.deps import SESSION_COOKIE, AdminUser, SessionDep, StaffUser
-from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, Role, RosterRole, User
+from checkin.meetings.events import (
+    CheckinUndone,
+    DeputyCheckedIn,
+    DeputyDeparted,
+    DeputyReturned,
+    LeaveChanged,
+    MeetingChanged,
+    RosterChanged,
+    WindowChanged,
+)
+from checkin.meetings.status import LineView, MeetingStatus, line_view, roster_lines, status
+from checkin.web.deps import AdminUser, SessionDep, StaffUser
+from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, RosterRole, User
 
 router = APIRouter(prefix="/api", tags=["meetings"])
-ws_router = APIRouter(tags=["live"])
 
 
 class BodyCreate(BaseModel):
@@ -107,17 +116,15 @@ def _person_id(session: Session, ref: PersonRef) -> int:
     raise InvalidInput("请指定代表 (give deputy_id or number)")
 
 
-def _status(request: Request, session: Session, meeting_id: int) -> dict[str, Any]:
-    return service.status(session, meeting_id, zone=request.app.state.settings.timezone)
+def _status(request: Request, session: Session, meeting_id: int) -> MeetingStatus:
+    return status(session, meeting_id, zone=request.app.state.settings.timezone)
 
 
-def _done(
-    request: Request, session: Session, meeting_id: int, kind: str, deputy_id: int | None = None
-) -> dict[str, Any]:
+def _done(request: Request, session: Session, event: MeetingChanged) -> MeetingStatus:
     """Commit, publish the change (only now), and answer with the new status."""
     session.commit()
-    request.app.state.events.publish(MeetingChanged(meeting_id, kind, deputy_id))
-    return _status(request, session, meeting_id)
+    request.app.state.events.publish(event)
+    return _status(request, session, event.meeting_id)
 
 
 @router.post("/bodies", status_code=201)
@@ -163,7 +170,7 @@ def get_meeting(meeting_id: int, _: StaffUser, session: SessionDep) -> MeetingRe
 @router.get("/meetings/{meeting_id}/status")
 def meeting_status(
     meeting_id: int, request: Request, _: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """应到/实到/请假/缺席…, the required count, the announcement, and lists for pages."""
     return _status(request, session, meeting_id)
 
@@ -171,59 +178,59 @@ def meeting_status(
 @router.get("/meetings/{meeting_id}/roster")
 def roster(
     meeting_id: int, request: Request, _: StaffUser, session: SessionDep, q: str = ""
-) -> list[dict[str, Any]]:
+) -> list[LineView]:
     """Every roster entry with its state; `q` filters by name or number."""
     service.get_meeting(session, meeting_id)
     zone = ZoneInfo(request.app.state.settings.timezone)
-    lines = [service.line_dict(ln, zone) for ln in service.roster_lines(session, meeting_id)]
+    lines = [line_view(ln, zone) for ln in roster_lines(session, meeting_id)]
     q = q.strip()
-    return [ln for ln in lines if not q or q in ln["name"] or ln["number"].startswith(q)]
+    return [ln for ln in lines if not q or q in ln.name or ln.number.startswith(q)]
 
 
 @router.post("/meetings/{meeting_id}/roster", status_code=201)
 def roster_add(
     meeting_id: int, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
     service.add_to_roster(session, meeting=m, deputy_id=pid, role=body.role, actor=_actor(user))
-    return _done(request, session, meeting_id, "roster", pid)
+    return _done(request, session, RosterChanged(meeting_id, pid))
 
 
 @router.delete("/meetings/{meeting_id}/roster/{deputy_id}")
 def roster_remove(
     meeting_id: int, deputy_id: int, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     m = service.get_meeting(session, meeting_id)
     service.remove_from_roster(session, meeting=m, deputy_id=deputy_id, actor=_actor(user))
-    return _done(request, session, meeting_id, "roster", deputy_id)
+    return _done(request, session, RosterChanged(meeting_id, deputy_id))
 
 
 @router.post("/meetings/{meeting_id}/open")
 def open_window(
     meeting_id: int, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """Open the check-in window now."""
     service.open_window(
         session, meeting=service.get_meeting(session, meeting_id), actor=_actor(user)
     )
-    return _done(request, session, meeting_id, "window")
+    return _done(request, session, WindowChanged(meeting_id))
 
 
 @router.post("/meetings/{meeting_id}/close")
 def close_window(
     meeting_id: int, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """Close the check-in window now."""
     m = service.get_meeting(session, meeting_id)
     service.close_window(session, meeting=m, actor=_actor(user))
-    return _done(request, session, meeting_id, "window")
+    return _done(request, session, WindowChanged(meeting_id))
 
 
 @router.post("/meetings/{meeting_id}/leave")
 def leave(
     meeting_id: int, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """Register 请假 (reason required), or cancel it with on_leave=false."""
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
@@ -235,55 +242,55 @@ def leave(
         on_leave=body.on_leave,
         actor=_actor(user),
     )
-    return _done(request, session, meeting_id, "leave", pid)
+    return _done(request, session, LeaveChanged(meeting_id, pid))
 
 
 @router.post("/meetings/{meeting_id}/checkin")
 def manual_checkin(
     meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """手动补签到 (reason required)."""
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
     service.manual_checkin(
         session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user)
     )
-    return _done(request, session, meeting_id, "checkin", pid)
+    return _done(request, session, DeputyCheckedIn(meeting_id, pid))
 
 
 @router.post("/meetings/{meeting_id}/undo")
 def undo(
     meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """Undo a check-in (reason required)."""
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
     service.undo_checkin(session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user))
-    return _done(request, session, meeting_id, "undo", pid)
+    return _done(request, session, CheckinUndone(meeting_id, pid))
 
 
 @router.post("/meetings/{meeting_id}/departure")
 def departure(
     meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """中途退场."""
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
     service.mark_departure(
         session, meeting=m, deputy_id=pid, reason=body.reason or None, actor=_actor(user)
     )
-    return _done(request, session, meeting_id, "departure", pid)
+    return _done(request, session, DeputyDeparted(meeting_id, pid))
 
 
 @router.post("/meetings/{meeting_id}/return")
 def came_back(
     meeting_id: int, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
-) -> dict[str, Any]:
+) -> MeetingStatus:
     """A departed person is back."""
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
     service.mark_return(session, meeting=m, deputy_id=pid, actor=_actor(user))
-    return _done(request, session, meeting_id, "return", pid)
+    return _done(request, session, DeputyReturned(meeting_id, pid))
 
 
 @router.get("/meetings/{meeting_id}/audit")
@@ -338,35 +345,3 @@ def sheet_csv(meeting_id: int, request: Request, _: StaffUser, session: SessionD
         f"{sheet.title}-签到表.csv",
         "text/csv; charset=utf-8",
     )
-
-
-def _ws_user(ws: WebSocket) -> User | None:
-    header = ws.headers.get("authorization", "")
-    token = (
-        header[7:].strip()
-        if header.lower().startswith("bearer ")
-        else ws.query_params.get("token") or ws.cookies.get(SESSION_COOKIE)
-    )
-    uid = ws.app.state.signer.user_id(token) if token else None
-    if uid is None:
-        return None
-    with ws.app.state.sessions() as session:
-        user = session.get(User, uid)
-        ok = user is not None and user.active and user.role in (Role.ADMIN, Role.SECRETARIAT)
-        return user if ok else None
-
-
-@ws_router.websocket("/ws/meetings/{meeting_id}/live")
-async def live(ws: WebSocket, meeting_id: int) -> None:
-    """Snapshot on connect, then one message per committed change, and heartbeats."""
-    await ws.accept()
-    if _ws_user(ws) is None:
-        await ws.close(code=4401, reason="login required")
-        return
-    with ws.app.state.sessions() as session:
-        try:
-            service.get_meeting(session, meeting_id)
-        except NotFound:
-            await ws.close(code=4404, reason=f"no meeting {meeting_id}")
-            return
-    await ws.app.state.live.serve(ws, meeting_id)

@@ -10,6 +10,7 @@ import dlib
 import numpy as np
 import pytest
 
+from checkin.faces import dlib_model
 from checkin.faces import engine as fe
 from checkin.faces.dlib_net import FaceNet, ModelFileError, face_net
 
@@ -36,7 +37,7 @@ def chips(faces_dir: Path, count: int) -> list[np.ndarray]:
     for folder in sorted(p for p in (faces_dir / "dev").iterdir() if p.is_dir())[:count]:
         image = fe.load_image(sorted(folder.iterdir())[0], max_pixels=MAX_PX)
         box = fe.detect(image)[0]
-        chip = dlib.get_face_chip(image, fe._shape(image, box), size=150, padding=0.25)
+        chip = dlib.get_face_chip(image, dlib_model.landmarks(image, box), size=150, padding=0.25)
         out += [chip, np.ascontiguousarray(chip[:, ::-1])]
     return out
 

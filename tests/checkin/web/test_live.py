@@ -13,6 +13,8 @@ from sqlalchemy import Engine
 from checkin.accounts.service import create_user
 from checkin.audit import Actor
 from checkin.meetings import service
+from checkin.meetings.quorum import CheckIn, RosterPerson, Rule, compute_status
+from checkin.meetings.status import MeetingFacts, MeetingStatus
 from checkin.settings import Settings
 from checkin.web.app import create_app
 from checkin.web.live import LiveHub, _Meeting
@@ -39,8 +41,22 @@ class FakeSocket:
 def test_a_dead_socket_is_dropped_and_the_others_still_get_the_message(
     settings: Settings, sqlite_engine: Engine
 ) -> None:
-    def status(_: Any, meeting_id: int) -> dict[str, Any]:
-        return {"present": 7, "meeting_id": meeting_id}
+    def status(_: Any, meeting_id: int) -> MeetingStatus:
+        now = datetime.now(UTC)
+        counts = compute_status(
+            [RosterPerson(i) for i in range(10)], [CheckIn(i, now) for i in range(7)], Rule()
+        )
+        facts = MeetingFacts(meeting_id, "会议", "某镇人大", None, None, None, "open", "open")
+        return MeetingStatus(
+            **vars(counts),
+            meeting=facts,
+            rule_label="",
+            staff_expected=0,
+            staff_present=0,
+            latest_arrivals=[],
+            not_arrived=[],
+            departed=[],
+        )
 
     hub = LiveHub(make_session_factory(sqlite_engine), settings, status=status)
     good, dead, other = FakeSocket(), FakeSocket(fail=True), FakeSocket()

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from checkin.faces import dlib_model
 from checkin.faces import engine as fe
+from checkin.faces.detect import detection_plan
+from checkin.faces.quality import MIN_SHARPNESS
 
 MAX_PX = 40_000_000
 
@@ -152,8 +155,8 @@ def test_distances() -> None:
 
 
 def test_detection_plan() -> None:
-    assert fe.detection_plan(480, 640) == (1.0, 1)  # a kiosk frame: one upsample
-    scale, up = fe.detection_plan(2767, 5334)  # a 15 MP group photo: downscaled, no upsample
+    assert detection_plan(480, 640) == (1.0, 1)  # a kiosk frame: one upsample
+    scale, up = detection_plan(2767, 5334)  # a 15 MP group photo: downscaled, no upsample
     assert up == 0 and 0.5 < scale < 1.0
 
 
@@ -300,7 +303,7 @@ def test_assess_matches_analyze(faces_dir: Path) -> None:
     image = load(faces_dir, "hard/blurred_face.jpg")
     (box,) = fe.detect(image)
     q, _ = fe.assess(image, box, min_face_px=60)
-    assert not q.ok and q.reason == "too_blurry" and q.sharpness < fe.MIN_SHARPNESS
+    assert not q.ok and q.reason == "too_blurry" and q.sharpness < MIN_SHARPNESS
     assert fe.assess(image, box, min_face_px=60, min_sharpness=0)[0].ok
     dark = (image * 0.2).astype(np.uint8)
     assert fe.assess(dark, box, min_face_px=60, min_sharpness=0)[0].reason == "too_dark"
@@ -309,7 +312,7 @@ def test_assess_matches_analyze(faces_dir: Path) -> None:
 
 
 def test_truncated_jpeg_refused_even_after_face_recognition_import() -> None:
-    fe._models()  # importing face_recognition flips Pillow's LOAD_TRUNCATED_IMAGES on
+    dlib_model.models()  # importing face_recognition flips Pillow's LOAD_TRUNCATED_IMAGES on
     rng = np.random.default_rng(1)
     noise = Image.fromarray(rng.integers(0, 255, (120, 120, 3), dtype=np.uint8))
     data = encode_image(noise, "JPEG", quality=90)
@@ -343,7 +346,10 @@ def test_jittered_template_is_the_same_in_any_process(faces_dir: Path) -> None:
 
 def test_jitter_is_a_small_random_change_of_the_chip() -> None:
     chip = np.random.default_rng(0).integers(0, 256, (150, 150, 3), dtype=np.uint8)
-    a, b = fe.jitter(chip, np.random.default_rng(1)), fe.jitter(chip, np.random.default_rng(2))
+    a, b = (
+        dlib_model.jitter(chip, np.random.default_rng(1)),
+        dlib_model.jitter(chip, np.random.default_rng(2)),
+    )
     assert a.shape == chip.shape and a.dtype == np.uint8
     assert not np.array_equal(a, b)
-    assert np.array_equal(a, fe.jitter(chip, np.random.default_rng(1)))
+    assert np.array_equal(a, dlib_model.jitter(chip, np.random.default_rng(1)))

@@ -13,6 +13,7 @@ from checkin.audit import Actor
 from checkin.errors import Conflict, InvalidInput
 from checkin.meetings import service
 from checkin.meetings.attendance import record_attendance
+from checkin.meetings.status import status, to_json
 from models import AuditEvent, Body, CheckinMethod, Deputy, DeputyStatus, Meeting, RosterRole
 from models.db import make_session_factory, session_scope
 from tests.conftest import login
@@ -51,7 +52,7 @@ def _id(session: Session, number: str) -> int:
 def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session: Session) -> None:
     body = _seed(session)
     m = _meeting(session, body)
-    st = service.status(session, m.id)
+    st = to_json(status(session, m.id))
     assert (st["expected"], st["present"], st["absent"], st["required"]) == (6, 0, 6, 4)
     g = _id(session, "G001")
     service.add_to_roster(session, meeting=m, deputy_id=g, role=RosterRole.NONVOTING, actor=CLERK)
@@ -70,7 +71,7 @@ def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session:
     service.set_leave(
         session, meeting=m, deputy_id=_id(session, "D005"), reason="病假", actor=CLERK
     )
-    st = service.status(session, m.id)
+    st = to_json(status(session, m.id))
     assert (st["present"], st["on_leave"], st["absent"], st["quorum_met"]) == (3, 1, 2, False)
     assert (st["nonvoting_expected"], st["nonvoting_present"]) == (1, 1)
     service.manual_checkin(
@@ -81,21 +82,21 @@ def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session:
         actor=CLERK,
         at=START + timedelta(minutes=3),
     )
-    st = service.status(session, m.id)
+    st = to_json(status(session, m.id))
     assert st["quorum_met"] and st["late"] == 1
     assert st["announcement"] == "本次会议应到代表6名，实到4名，请假1名，缺席1名，符合法定人数。"
     assert [p["number"] for p in st["not_arrived"]] == ["D004"]
     assert st["latest_arrivals"][0]["number"] == "D003"
 
     service.mark_departure(session, meeting=m, deputy_id=_id(session, "D000"), actor=CLERK)
-    st = service.status(session, m.id)
+    st = to_json(status(session, m.id))
     assert (st["present"], st["left_early"], st["absent"], st["quorum_met"]) == (3, 1, 2, False)
     assert [p["number"] for p in st["departed"]] == ["D000"]
     service.mark_return(session, meeting=m, deputy_id=_id(session, "D000"), actor=CLERK)
     service.undo_checkin(
         session, meeting=m, deputy_id=_id(session, "D001"), reason="误识别", actor=CLERK
     )
-    st = service.status(session, m.id)
+    st = to_json(status(session, m.id))
     assert (st["present"], st["left_early"], st["absent"], st["quorum_met"]) == (3, 0, 2, False)
 
     actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
@@ -148,7 +149,7 @@ def test_api_actions_publish_after_commit_and_audit_the_account(app_client: Test
 
     def probe(event: object) -> None:  # the change must already be visible to a new session
         with make_session_factory(engine)() as s:
-            seen.append((event.kind, service.status(s, mid)["present"]))  # type: ignore[attr-defined]
+            seen.append((event.kind, to_json(status(s, mid))["present"]))  # type: ignore[attr-defined]
 
     app_client.app.state.events.subscribe(probe)  # type: ignore[attr-defined]
     with app_client.websocket_connect(f"/ws/meetings/{mid}/live", headers=h) as ws:

@@ -1,16 +1,11 @@
-"""The matcher's pure parts: detection scale policy and the roster/everyone classification."""
+"""The roster/everyone classification of one encoding (pure)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from checkin.recognition.decision import Gallery
-from checkin.recognition.workers import (
-    DETECT_BUDGET_PIXELS,
-    HOG_MIN_FACE_PX,
-    classify,
-    detection_scale,
-)
+from checkin.recognition.pipeline import classify
 
 RNG = np.random.default_rng(4)
 KW = {"threshold": 0.45, "margin": 0.06, "lookalikes": frozenset(), "lookalike_margin": 0.05}
@@ -26,13 +21,6 @@ def near(base: np.ndarray, dist: float) -> np.ndarray:
     d = RNG.normal(size=128)
     d -= d @ base * base
     return base + dist * d / np.linalg.norm(d)
-
-
-def test_detection_scale_makes_the_smallest_wanted_face_detectable() -> None:
-    assert detection_scale(360, 640, min_face_px=60) == HOG_MIN_FACE_PX / 60  # upscaled
-    assert detection_scale(360, 640, min_face_px=160) == 0.5  # big faces: halve the frame
-    s = detection_scale(1080, 1920, min_face_px=60)  # capped by the pixel budget
-    assert abs(1080 * 1920 * s * s - DETECT_BUDGET_PIXELS) < 10
 
 
 def test_roster_match_and_unknown() -> None:

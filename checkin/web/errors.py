@@ -1,0 +1,65 @@
+"""The one error shape of the API, and the one place where error classes become HTTP statuses."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from checkin.errors import (
+    BaodaoError,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+)
+from checkin.faces.dlib_net import ModelFileError
+from checkin.faces.errors import FaceEngineError
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS: tuple[tuple[type[BaodaoError], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (TooLarge, 413),
+    (InvalidInput, 422),
+    (FaceEngineError, 422),
+    (ModelFileError, 500),
+    (ConfigError, 500),
+)
+
+
+def status_for(exc: BaodaoError) -> int:
+    """The HTTP status of a Baodao error (400 for any error not listed)."""
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 400)
+
+
+def error_body(code: str, message: str) -> dict[str, str]:
+    """The one error response shape of the API."""
+    return {"error": code, "message": message}
+
+
+def install(app: FastAPI) -> None:
+    """Answer every error, ours, Starlette's and validation's, in the one shape."""
+
+    @app.exception_handler(BaodaoError)
+    async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return JSONResponse(
+            error_body("invalid_input", f"{where}: {first['msg']}"), status_code=422
+        )
