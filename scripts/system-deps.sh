@@ -3,7 +3,8 @@
 set -euo pipefail
 need=()
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+# Not grep -q: it stops reading early, and under pipefail the SIGPIPE fails the pipeline.
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || need+=(fonts-noto-cjk)
 command -v Xvfb >/dev/null || need+=(xvfb)
 ((${#need[@]})) || exit 0
 if [[ $(id -u) -ne 0 ]]; then

@@ -1,0 +1,1 @@
+"""Staff accounts and kiosks: passwords, signed session tokens, kiosk tokens (no web code)."""

