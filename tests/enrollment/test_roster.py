@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from checkin.web.errors import status_for
 from enrollment.roster import RosterError, RosterRow, find_photos, read_roster
 from tests.enrollment.conftest import write_csv
 
@@ -75,7 +76,7 @@ def test_bad_cells_name_their_row(tmp_path: Path, rows: list[list[str]], bad_row
     with pytest.raises(RosterError) as err:
         read_roster(path)
     assert err.value.row == bad_row
-    assert err.value.status_code == 422
+    assert status_for(err.value) == 422
 
 
 def test_unsupported_or_broken_files(tmp_path: Path) -> None:
