@@ -44,7 +44,7 @@ def test_split_rejects_zero_gallery() -> None:
 
 
 def test_known_rates() -> None:
-    probes = build_probe_set(dataset(), gallery_per_id=1)
+    probes = build_probe_set(dataset(), gallery_per_id=1, metric="euclidean")
     m = evaluate(probes, threshold=0.5, margin=0.1)
     assert (m.identities, m.gallery_size, m.enrolled) == (6, 4, 4)
     assert (m.genuine_probes, m.impostor_probes) == (6, 4)
@@ -56,20 +56,26 @@ def test_known_rates() -> None:
 
 
 def test_strict_threshold_rejects_everything() -> None:
-    m = evaluate(build_probe_set(dataset(), gallery_per_id=1), threshold=0.01, margin=0.0)
+    m = evaluate(
+        build_probe_set(dataset(), gallery_per_id=1, metric="euclidean"), threshold=0.01, margin=0.0
+    )
     assert (m.tar, m.wrong_id, m.frr, m.impostor_accept) == (0.0, 0.0, 1.0, 0.0)
 
 
 def test_enroll_failure_is_counted_and_its_probes_stay_genuine() -> None:
     data = dataset()
     data["d"] = [None, u(3) + u(23, 0.2)]
-    m = evaluate(build_probe_set(data, gallery_per_id=1), threshold=0.5, margin=0.1)
+    m = evaluate(
+        build_probe_set(data, gallery_per_id=1, metric="euclidean"), threshold=0.5, margin=0.1
+    )
     assert m.enroll_failures == 1 and m.enrolled == 3 and m.gallery_size == 3
     assert m.genuine_probes == 6 and m.tar == pytest.approx(2 / 6)
 
 
 def test_two_gallery_photos_per_identity() -> None:
-    m = evaluate(build_probe_set(dataset(), gallery_per_id=2), threshold=0.5, margin=0.1)
+    m = evaluate(
+        build_probe_set(dataset(), gallery_per_id=2, metric="euclidean"), threshold=0.5, margin=0.1
+    )
     # a enrols [u0, u0+0.1]; b enrols [u1, near-a] so the near-a template now belongs to b.
     assert m.gallery_size == 8 and m.genuine_probes == 2
     assert m.tar == 0.0 and m.frr == 1.0  # a's probe is None, b's probe is too far
@@ -78,7 +84,7 @@ def test_two_gallery_photos_per_identity() -> None:
 
 
 def test_plain_nearest_match_and_sweep() -> None:
-    probes = build_probe_set(dataset(), gallery_per_id=1)
+    probes = build_probe_set(dataset(), gallery_per_id=1, metric="euclidean")
     plain = evaluate(probes, threshold=1.0, margin=0.0, decider=nearest_match(1.0))
     # Tolerance 1.0 also accepts b's far probe (0.9) as b; impostor u(10) is sqrt(2) away.
     assert plain.tar == pytest.approx(4 / 6) and plain.wrong_id == pytest.approx(1 / 6)

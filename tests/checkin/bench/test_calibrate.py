@@ -46,7 +46,7 @@ def test_capped_and_validated() -> None:
 
 def test_impostor_pairs_use_closest_templates() -> None:
     e = np.eye(128)
-    g = Gallery.build([(1, e[0]), (1, e[1] * 0.5), (2, e[1]), (3, e[2] * 3)])
+    g = Gallery.build([(1, e[0]), (1, e[1] * 0.5), (2, e[1]), (3, e[2] * 3)], metric="euclidean")
     pairs = impostor_pairs(g)
     assert [(p.a, p.b) for p in pairs] == [(1, 2), (1, 3), (2, 3)]
     assert pairs[0].distance == pytest.approx(0.5)  # person 1's second template
