@@ -13,7 +13,7 @@ import numpy as np
 from checkin.bench import accuracy as acc
 from checkin.bench.folder import EngineParams, PhotoResult, encode_folder, list_identities
 from checkin.errors import InvalidInput
-from checkin.faces.metric import distances
+from checkin.faces.metric import distances, pairwise
 from checkin.faces.model import MODEL_NAMES, info
 from checkin.settings import Settings
 
@@ -130,6 +130,9 @@ def run_accuracy(
         }
         if subset is not None:
             runs[name]["subset"] = _subset(probes, subset, t, m)
+        limit = info(name).duplicate_distance
+        if limit is not None:
+            runs[name]["duplicate_check"] = duplicate_check(probes, limit)
         if scale is not None:
             by_size[name] = _by_size(probes, enrol_all, sizes, t, m)
         sweeps[name] = [acc.public(x) for x in sweep]
@@ -199,8 +202,8 @@ def _subset(
     part = acc.restrict(probes, genuine=names, impostors=names)
     m = acc.evaluate(part, threshold=threshold, margin=margin, decider=decider)
     return {
-        "identities": len(names & (set(probes.names) | set(probes.impostor_names))),
         **acc.public(m),
+        "identities": len(names & (set(probes.names) | set(probes.impostor_names))),
     }
 
 
@@ -229,7 +232,7 @@ def _by_size(
         sweep = acc.sweep(part, SWEEP, margin=margin)
         rows.append(
             {
-                "enrolled": size,
+                "size": size,  # people enrolled; `enrolled` counts those with a usable photo
                 **acc.public(shipped),
                 "strangers_accept": acc.evaluate(
                     only_strangers, threshold=threshold, margin=margin
@@ -240,6 +243,33 @@ def _by_size(
             }
         )
     return rows
+
+
+def duplicate_check(probes: acc.ProbeSet, limit: float) -> dict[str, Any]:
+    """How the enrollment's probable-duplicate bar splits pairs of photos.
+
+    Same person: every genuine probe against its own person's closest template. Different
+    people: every pair of templates of two enrolled people, and every impostor probe against
+    every template. Returns the counts and the shares closer than `limit`.
+    """
+    g = probes.gallery
+    same = genuine_probe_distances(probes)
+    between = pairwise(g.matrix, g.matrix, g.metric)
+    other = g.labels[:, None] != g.labels[None, :]
+    upper = np.triu(np.ones_like(other, dtype=bool), 1)
+    different = [between[other & upper]]
+    found = [e for e in probes.impostors if e is not None]
+    if found and len(g):
+        different.append(pairwise(np.vstack(found), g.matrix, g.metric).ravel())
+    diff = np.concatenate(different) if different else np.empty(0)
+    return {
+        "distance": limit,
+        "same_person_pairs": int(same.size),
+        "same_person_flagged": round(float(np.mean(same < limit)), 4) if same.size else None,
+        "different_pairs": int(diff.size),
+        "different_flagged": int(np.sum(diff < limit)),
+        "different_flagged_rate": float(np.mean(diff < limit)) if diff.size else None,
+    }
 
 
 def _largest(sweep: list[acc.Metrics], target: float) -> dict[str, float] | None:

@@ -70,7 +70,7 @@ def _size_table(report: dict[str, Any]) -> Table:
             largest = r["largest_threshold"]
             table.add_row(
                 model,
-                str(r["enrolled"]),
+                str(r["size"]),
                 f"{r['tar']:.3f}",
                 f"{r['wrong_id']:.4f}",
                 f"{r['impostor_accept']:.4f}",
@@ -258,7 +258,7 @@ def calibrate(
             target_far,
             persons=persons,
             margin=settings.match_margin,
-            ceiling=cal.roster_ceiling(settings.face_model, persons),
+            ceiling=cal.roster_ceiling(settings.face_model, persons, target_far),
         )
     except ValueError as exc:
         console.print(f"[red]错误：距离太少，无法估计阈值（{exc}）。[/red]")

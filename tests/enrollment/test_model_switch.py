@@ -97,6 +97,7 @@ def test_a_dlib_database_switched_to_sface(faces_dir: Path, tmp_path: Path) -> N
     assert {d["number"]: d["templates"] for d in listed} == dict.fromkeys(PEOPLE, 0)
 
     with Server(sface) as server:
+        assert "4 名在任代表没有 sface 模型的人脸模板" in server.log.read_text()  # said at start
         auth = httpx.post(
             server.url + "/api/auth/login", data={"username": "admin", "password": PASSWORD}
         )

@@ -69,13 +69,18 @@ def test_histogram_counts_everything() -> None:
 
 
 def test_roster_ceiling_follows_the_measured_table_and_extends_it() -> None:
-    table = ROSTER_CEILING["sface"]
+    table = ROSTER_CEILING["sface"][0.005]
     (n0, _), (n1, t1) = table[-2], table[-1]
-    assert roster_ceiling("sface", 10) == table[0][1]
-    assert roster_ceiling("sface", n1) == t1 and roster_ceiling("sface", n0 + 1) == t1
-    far = roster_ceiling("sface", 1300)
+    assert roster_ceiling("sface", 10, 0.005) == table[0][1]
+    assert roster_ceiling("sface", n1, 0.005) == t1 == roster_ceiling("sface", n0 + 1, 0.005)
+    far = roster_ceiling("sface", 1300, 0.005)
     assert far is not None and far < t1  # more people, a stricter threshold
-    assert roster_ceiling("sface", 2600) < far  # type: ignore[operator]
+    assert roster_ceiling("sface", 2600, 0.005) < far  # type: ignore[operator]
+    # A stricter target takes a stricter table; below the strictest measured one, that one.
+    strict = roster_ceiling("sface", 150, 0.001)
+    assert strict is not None and strict < roster_ceiling("sface", 150, 0.005)  # type: ignore[operator]
+    assert roster_ceiling("sface", 150, 0.0001) == strict
+    assert roster_ceiling("sface", 150, 0.007) == roster_ceiling("sface", 150, 0.005)
     assert roster_ceiling("dlib", 1300) is None  # no table measured: calibrate as before
 
 
