@@ -31,6 +31,11 @@ DOCS_ASSETS = Path(str(files("fastapi_offline") / "static"))
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 HOME = "/meetings"
+# The docs pages may load nothing from elsewhere (ReDoc would fetch its logo from a CDN).
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline' blob:; worker-src 'self' blob:; font-src 'self' data:"
+)
 
 
 def safe_next(target: str) -> str:
@@ -195,7 +200,9 @@ def swagger_page(request: Request) -> Response:
     user = _staff(request)
     if isinstance(user, RedirectResponse):
         return user
-    return _page(request, "docs.html", {"user": user})
+    page = _page(request, "docs.html", {"user": user})
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 @router.get("/redoc")
@@ -203,13 +210,15 @@ def redoc_page(request: Request) -> Response:
     user = _staff(request)
     if isinstance(user, RedirectResponse):
         return user
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url="/openapi.json",
         title="Baodao 报到 API",
         redoc_js_url="/docs-assets/redoc.standalone.js",
         redoc_favicon_url="/docs-assets/favicon.png",
         with_google_fonts=False,
     )
+    page.headers["Content-Security-Policy"] = DOCS_CSP
+    return page
 
 
 def mount(app: FastAPI) -> None:
