@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from checkin.accounts.service import authenticate, LoginPolicy
+from checkin.accounts.service import LoginPolicy, authenticate
 from checkin.errors import Unauthorized
 from models import AuditEvent, User
 from models.db import make_engine, make_session_factory
-from tests.checkin.cli.test_cli import env, run  # noqa: F401  (the fixture)
+from tests.checkin.cli.test_cli import run
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "BAODAO_DATA_DIR": str(tmp_path / "var"),
+        "BAODAO_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'baodao.db'}",
+    }
 
 
 def _user(env: dict[str, str], name: str) -> User:
@@ -20,10 +29,7 @@ def _user(env: dict[str, str], name: str) -> User:
         return user
 
 
-def test_the_account_lifecycle_from_the_command_line(
-    tmp_path: Path,
-    env: dict[str, str],  # noqa: F811
-) -> None:
+def test_the_account_lifecycle_from_the_command_line(tmp_path: Path, env: dict[str, str]) -> None:
     for name, role in (("root", "admin"), ("clerk", "secretariat")):
         r = run(["user", "create", name, "--role", role], env, tmp_path, stdin="pass-word-12\n")
         assert r.returncode == 0, r.stderr

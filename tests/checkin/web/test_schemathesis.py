@@ -34,7 +34,8 @@ def fuzzed(settings: Settings, sqlite_engine: Engine) -> Iterator[tuple[Any, Any
         s.add(Body(name="某镇人大"))
         s.flush()
         s.add(Deputy(number="D001", name="张伟", body_id=1))
-    with TestClient(create_app(settings.model_copy(update={"workers": 1}), engine=sqlite_engine)) as c:
+    app = create_app(settings.model_copy(update={"workers": 1}), engine=sqlite_engine)
+    with TestClient(app) as c:
         token = c.post("/api/auth/login", data={"username": "admin", "password": PASSWORD})
         c.post(
             "/api/meetings",
