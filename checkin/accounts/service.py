@@ -134,11 +134,8 @@ def authenticate(
     now = now or utcnow()
     user = session.scalar(select(User).where(User.username == username))
     actor = audit.Actor(username[:80], user_id=user.id if user is not None else None)
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        raise TooManyAttempts(
-            _locked_message(_retry_after(user.locked_until, now)),
-            retry_after=_retry_after(user.locked_until, now),
-        )
+    if user is not None:
+        _refuse_if_locked(user, now)
     if user is None:
         # Same work as a real check, so the answer time does not tell which names exist.
         _dummy_hash = _dummy_hash or hash_password(temporary_password())
@@ -158,25 +155,38 @@ def authenticate(
         detail={"address": address, "reason": reason},
     )
     if user is not None and not ok:
-        failures = session.execute(  # atomic: several serve processes may count at once
-            update(User)
-            .where(User.id == user.id)
-            .values(failed_logins=User.failed_logins + 1)
-            .returning(User.failed_logins)
-        ).scalar_one()
-        if failures >= policy.max_failures:
-            until = now + timedelta(seconds=policy.lockout_seconds)
-            session.execute(update(User).where(User.id == user.id).values(locked_until=until))
-            audit.record(
-                session,
-                actor=actor,
-                action="auth.locked",
-                detail={"address": address, "failures": failures, "until": until.isoformat()},
-            )
-            raise TooManyAttempts(
-                _locked_message(policy.lockout_seconds), retry_after=policy.lockout_seconds
-            )
+        _count_failure(session, user, policy=policy, address=address, now=now)
     raise Unauthorized("用户名或密码错误 (wrong username or password)")
+
+
+def _refuse_if_locked(user: User, now: datetime) -> None:
+    if user.locked_until is not None and user.locked_until > now:
+        wait = _retry_after(user.locked_until, now)
+        raise TooManyAttempts(_locked_message(wait), retry_after=wait)
+
+
+def _count_failure(
+    session: Session, user: User, *, policy: LoginPolicy, address: str, now: datetime
+) -> None:
+    """One more wrong password for the account; at the limit, lock it (TooManyAttempts)."""
+    failures = session.execute(  # atomic: several serve processes may count at once
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+    ).scalar_one()
+    if failures >= policy.max_failures:
+        until = now + timedelta(seconds=policy.lockout_seconds)
+        session.execute(update(User).where(User.id == user.id).values(locked_until=until))
+        audit.record(
+            session,
+            actor=audit.Actor(user.username, user_id=user.id),
+            action="auth.locked",
+            detail={"address": address, "failures": failures, "until": until.isoformat()},
+        )
+        raise TooManyAttempts(
+            _locked_message(policy.lockout_seconds), retry_after=policy.lockout_seconds
+        )
 
 
 def revoke_tokens(user: User) -> None:
@@ -184,9 +194,25 @@ def revoke_tokens(user: User) -> None:
     user.token_version = User.token_version + 1
 
 
-def change_password(session: Session, *, user: User, old: str, new: str) -> None:
-    """The owner's own change: old password, policy, new tokens; audited."""
+def change_password(
+    session: Session,
+    *,
+    user: User,
+    old: str,
+    new: str,
+    policy: LoginPolicy,
+    address: str = "",
+    now: datetime | None = None,
+) -> None:
+    """The owner's own change: old password, policy, new tokens; audited.
+
+    A wrong old password counts as a wrong login (a stolen session must not become a way to
+    guess the password): the caller commits `session` even when this raises.
+    """
+    now = now or utcnow()
+    _refuse_if_locked(user, now)
     if not verify_password(user.password_hash, old):
+        _count_failure(session, user, policy=policy, address=address, now=now)
         raise InvalidInput("原密码不正确 (the current password is wrong)", code="wrong_password")
     check_password_policy(new, username=user.username)
     if old == new:
@@ -221,17 +247,27 @@ def set_active(session: Session, *, user: User, active: bool, actor: audit.Actor
 
     The last active admin cannot be deactivated: nobody could manage accounts any more.
     """
+    last_admin = Conflict("不能停用最后一个启用的管理员账号 (cannot deactivate the last admin)")
     if not active and user.active and user.role is Role.ADMIN:
-        admins = session.scalar(
-            select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active)
-        )
-        if (admins or 0) <= 1:
-            raise Conflict("不能停用最后一个启用的管理员账号 (cannot deactivate the last admin)")
+        # FOR UPDATE (PostgreSQL): two admins deactivating each other take turns.
+        admins = session.scalars(
+            select(User.id).where(User.role == Role.ADMIN, User.active).with_for_update()
+        ).all()
+        if len(admins) <= 1:
+            raise last_admin
     if user.active == active:
         return
     user.active = active
     if not active:
         revoke_tokens(user)
+        session.flush()
+        # Counted again inside the write (SQLite serialises writers, so a concurrent
+        # deactivation committed meanwhile is seen here): never zero admins.
+        remaining = session.scalar(
+            select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active)
+        )
+        if user.role is Role.ADMIN and not remaining:
+            raise last_admin
     else:
         user.failed_logins, user.locked_until = 0, None
     audit.record(

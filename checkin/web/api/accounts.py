@@ -12,7 +12,7 @@ from checkin import audit
 from checkin.accounts import service as accounts
 from checkin.accounts.service import LoginPolicy
 from checkin.accounts.throttle import AddressThrottle
-from checkin.errors import TooManyAttempts, Unauthorized
+from checkin.errors import InvalidInput, TooManyAttempts, Unauthorized
 from checkin.protocol import Int64
 from checkin.settings import Settings
 from checkin.web.deps import (
@@ -185,9 +185,22 @@ def change_password(
 ) -> LoginRead:
     """Change one's own password (≥ 10 characters, not the username).
 
-    Every older token of the account is revoked; the answer carries the new one.
+    Every older token of the account is revoked; the answer carries the new one. Wrong old
+    passwords count toward the account's lock like wrong logins (429 when locked).
     """
-    accounts.change_password(session, user=user, old=body.old_password, new=body.new_password)
+    settings: Settings = request.app.state.settings
+    try:
+        accounts.change_password(
+            session,
+            user=user,
+            old=body.old_password,
+            new=body.new_password,
+            policy=LoginPolicy(settings.login_max_failures, settings.login_lockout_seconds),
+            address=request.client.host if request.client else "",
+        )
+    except (InvalidInput, TooManyAttempts):
+        session.commit()  # keep the count of wrong old passwords
+        raise
     return _login_answer(request, response, user)
 
 

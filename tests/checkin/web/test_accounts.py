@@ -218,3 +218,19 @@ def test_a_success_resets_the_address_count(strict: tuple[Settings, Engine]) -> 
         assert _try(client, "admin", PASSWORD) == 200
         for _ in range(5):
             assert _try(client, "nobody", "wrong-password-1") == 401
+
+
+def test_wrong_old_passwords_count_toward_the_lock(strict: tuple[Settings, Engine]) -> None:
+    settings, engine = strict
+    with TestClient(create_app(settings, engine=engine)) as client:
+        clerk = _bearer(client, "clerk", PASSWORD)
+        codes = [
+            client.post(
+                "/api/auth/password",
+                json={"old_password": f"guess-number-{i}", "new_password": NEW_PASSWORD},
+                headers=clerk,
+            ).status_code
+            for i in range(4)
+        ]
+        assert codes == [422, 422, 429, 429]  # a stolen session cannot guess the password
+        assert _try(client, "clerk", PASSWORD) == 429
