@@ -39,7 +39,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes the server uses; the kiosk treats 44xx as 'do not retry as is'."""
 
     BAD_TOKEN = 4401  # unknown or revoked kiosk token
-    FOREIGN_ORIGIN = 4403  # a browser page of another origin (BAODAO_ALLOWED_ORIGINS)
+    FORBIDDEN = 4403  # not allowed here: a browser page of a foreign origin
     UNKNOWN_MEETING = 4404  # meeting id not found (or closed for good)
     HELLO_TIMEOUT = 4408  # no hello within the time limit
     PROTOCOL = 4400  # repeated protocol violations

@@ -133,7 +133,7 @@ async def kiosk_socket(ws: WebSocket) -> None:
     await ws.accept()
     origin = ws.headers.get("origin")  # kiosk programs send none; a browser always does
     if origin and not origin_allowed(origin, ws.headers.get("host", ""), settings.allowed_origins):
-        await ws.close(CloseCode.FOREIGN_ORIGIN, "来源不被允许 (origin not allowed)")
+        await ws.close(CloseCode.FORBIDDEN, "来源不被允许 (origin not allowed)")
         return
     conn = _Conn(ws)
     hello = await _await_hello(conn, settings.hello_timeout_s)
