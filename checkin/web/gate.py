@@ -107,10 +107,8 @@ def headers_of(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
-def _error(
-    status: int, code: str, message: str, extra: dict[str, str] | None = None
-) -> dict[str, Any]:
-    return {"status": status, "code": code, "message": message, "extra": extra or {}}
+def _error(status: int, code: str, message: str) -> dict[str, Any]:
+    return {"status": status, "code": code, "message": message}
 
 
 async def send_error(send: Send, err: dict[str, Any]) -> None:
@@ -118,7 +116,6 @@ async def send_error(send: Send, err: dict[str, Any]) -> None:
     body = json.dumps({"error": err["code"], "message": err["message"]}, ensure_ascii=False)
     data = body.encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
-    headers += [(k.encode(), v.encode()) for k, v in err["extra"].items()]
     # The body is not read: tell the client not to reuse the connection for another request.
     headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": err["status"], "headers": headers})
