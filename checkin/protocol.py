@@ -26,6 +26,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+# An integer that fits the database's 64-bit integer columns (ids in messages and in the
+# REST API): anything larger is refused by validation instead of overflowing the driver.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
 PROTOCOL_VERSION = 1
 _HEADER_LEN = struct.Struct(">I")
 MAX_HEADER_BYTES = 4096
@@ -35,6 +39,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes the server uses; the kiosk treats 44xx as 'do not retry as is'."""
 
     BAD_TOKEN = 4401  # unknown or revoked kiosk token
+    FORBIDDEN = 4403  # not allowed here: a browser page of a foreign origin
     UNKNOWN_MEETING = 4404  # meeting id not found (or closed for good)
     HELLO_TIMEOUT = 4408  # no hello within the time limit
     PROTOCOL = 4400  # repeated protocol violations
@@ -65,13 +70,13 @@ class _Msg(BaseModel):
 class Hello(_Msg):
     type: Literal["hello"] = "hello"
     token: str = Field(min_length=1, max_length=200)
-    meeting_id: int
+    meeting_id: Int64
     client: str = Field("", max_length=100)
 
 
 class Ack(_Msg):
     type: Literal["ack"] = "ack"
-    checkin_id: int
+    checkin_id: Int64
 
 
 class Ping(_Msg):
@@ -83,7 +88,7 @@ kiosk_message = TypeAdapter(KioskMessage)
 
 
 class FrameHeader(_Msg):
-    frame_id: int = Field(ge=0)
+    frame_id: int = Field(ge=0, le=2**63 - 1)
     captured_at: datetime
     # True for frames captured while the server was unreachable and uploaded afterwards:
     # the server processes every one of them (no dropping) and records the capture time.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "baodao", ""}
 
@@ -82,6 +83,38 @@ class Settings(BaseSettings):
     max_frame_pixels: int = Field(
         4_000_000, ge=10_000, description="Largest kiosk frame size (width × height)"
     )
+    max_json_bytes: int = Field(
+        1_000_000,
+        ge=10_000,
+        description="Largest request body of every route without its own limit (JSON, forms); "
+        "photo uploads may carry 20 × max_image_bytes",
+    )
+    max_import_bytes: int = Field(
+        1_000_000_000,
+        ge=1_000_000,
+        description="Largest request body of a bulk import (roster + ZIP of photos)",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other origins (scheme://host[:port], comma-separated) whose pages may use "
+        "the session cookie and the WebSockets; the server's own origin is always allowed",
+    )
+    login_max_failures: int = Field(
+        5, ge=1, le=100, description="Wrong passwords in a row before an account is locked"
+    )
+    login_lockout_seconds: int = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="How long a locked account (and a throttled address) waits",
+    )
+    login_address_max_failures: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Wrong passwords from one address within login_lockout_seconds before it "
+        "is throttled (any account, known or not)",
+    )
     timezone: str = Field(
         "Asia/Shanghai", description="Time zone for times shown on pages, sheets and the CLI"
     )
@@ -155,6 +188,22 @@ class Settings(BaseSettings):
             v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16
         ):
             raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
+        return v
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = [part for part in v.split(",") if part.strip()]
+        if isinstance(v, list | tuple):
+            out = []
+            for item in v:
+                origin = str(item).strip().rstrip("/").lower()
+                scheme, _, host = origin.partition("://")
+                if scheme not in ("http", "https") or not host or "/" in host:
+                    raise ValueError(f"{item!r} is not an origin like https://host[:port]")
+                out.append(origin)
+            return out
         return v
 
     @field_validator("timezone")

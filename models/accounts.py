@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String
+from sqlalchemy import JSON, Enum, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TimestampMixin, utcnow
@@ -27,6 +27,15 @@ class User(TimestampMixin, Base):
         Enum(Role, native_enum=False, length=20, values_callable=lambda x: [m.value for m in x])
     )
     active: Mapped[bool] = mapped_column(default=True)
+    # Set for passwords someone else chose (the first admin's, an admin's reset): every API
+    # but change-password, logout and me answers 403 until the owner picks their own.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Signed into every session token; bumping it (logout, deactivation, password change)
+    # revokes every token issued before.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Consecutive wrong passwords and the lock they caused (shared by every serve process).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
 
 
 class Kiosk(TimestampMixin, Base):

@@ -17,6 +17,7 @@ from checkin.settings import Settings
 from checkin.web import errors, kiosk_socket, live, pages
 from checkin.web.api import accounts, deputies, meetings
 from checkin.web.errors import error_body
+from checkin.web.gate import Gate
 from models.crypto import TemplateCipher
 from models.db import (
     DatabaseError,
@@ -55,7 +56,15 @@ def create_app(
                 pool.shutdown(wait=False, cancel_futures=True)
             engine.dispose()
 
-    app = FastAPI(title="Baodao 报到", version="0.1.0", lifespan=lifespan)
+    # The docs are served by checkin.web.pages: local assets, logged-in staff only.
+    app = FastAPI(
+        title="Baodao 报到",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
@@ -68,6 +77,7 @@ def create_app(
     app.state.events.subscribe(app.state.matcher.invalidate)
 
     errors.install(app)
+    app.add_middleware(Gate)  # size limits, credentials and CSRF before any body is read
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -33,6 +33,7 @@ from checkin.protocol import (
 from checkin.recognition.pipeline import KioskIdentity, KioskPipeline, database_recorder
 from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
+from checkin.web.gate import origin_allowed
 from models import Meeting, MeetingState, utcnow
 from models.db import session_scope
 
@@ -130,6 +131,10 @@ async def kiosk_socket(ws: WebSocket) -> None:
     settings: Settings = state.settings
     sessions: sessionmaker[Session] = state.sessions
     await ws.accept()
+    origin = ws.headers.get("origin")  # kiosk programs send none; a browser always does
+    if origin and not origin_allowed(origin, ws.headers.get("host", ""), settings.allowed_origins):
+        await ws.close(CloseCode.FORBIDDEN, "来源不被允许 (origin not allowed)")
+        return
     conn = _Conn(ws)
     hello = await _await_hello(conn, settings.hello_timeout_s)
     if hello is None:

@@ -76,3 +76,14 @@ def test_template_cipher_round_trip_and_wrong_key() -> None:
     assert np.array_equal(TemplateCipher("a" * 20).decrypt(token), vec)
     with pytest.raises(ValueError, match="cannot be decrypted"):
         TemplateCipher("b" * 20).decrypt(token)
+
+
+def test_the_migrations_build_the_models_schema(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from models import Base
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []

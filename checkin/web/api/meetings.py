@@ -28,6 +28,7 @@ from checkin.meetings.events import (
     WindowChanged,
 )
 from checkin.meetings.status import LineView, MeetingStatus, line_view, roster_lines, status
+from checkin.protocol import Int64
 from checkin.web.deps import AdminUser, SessionDep, StaffUser
 from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, RosterRole, User
 
@@ -46,15 +47,15 @@ class BodyRead(BaseModel):
 
 
 class MeetingCreate(BaseModel):
-    body_id: int
+    body_id: Int64
     title: str = Field(min_length=1, max_length=200)
     starts_at: datetime
     window_opens_at: datetime | None = None
     window_closes_at: datetime | None = None
     rule: QuorumRule = QuorumRule.TWO_THIRDS
-    numerator: int | None = Field(None, ge=1)
-    denominator: int | None = Field(None, ge=1)
-    deputy_ids: list[int] | None = None  # None: the body's seated deputies
+    numerator: int | None = Field(None, ge=1, le=1000)
+    denominator: int | None = Field(None, ge=1, le=1000)
+    deputy_ids: list[Int64] | None = None  # None: the body's seated deputies
 
 
 class MeetingRead(BaseModel):
@@ -73,8 +74,8 @@ class MeetingRead(BaseModel):
 class PersonRef(BaseModel):
     """A person by database id or by 代表编号."""
 
-    deputy_id: int | None = None
-    number: str | None = None
+    deputy_id: Int64 | None = None
+    number: str | None = Field(None, max_length=40)
 
 
 class RosterAdd(PersonRef):
@@ -163,13 +164,13 @@ def list_meetings(_: StaffUser, session: SessionDep) -> list[MeetingRead]:
 
 
 @router.get("/meetings/{meeting_id}")
-def get_meeting(meeting_id: int, _: StaffUser, session: SessionDep) -> MeetingRead:
+def get_meeting(meeting_id: Int64, _: StaffUser, session: SessionDep) -> MeetingRead:
     return _meeting_read(service.get_meeting(session, meeting_id))
 
 
 @router.get("/meetings/{meeting_id}/status")
 def meeting_status(
-    meeting_id: int, request: Request, _: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """应到/实到/请假/缺席…, the required count, the announcement, and lists for pages."""
     return _status(request, session, meeting_id)
@@ -177,7 +178,7 @@ def meeting_status(
 
 @router.get("/meetings/{meeting_id}/roster")
 def roster(
-    meeting_id: int, request: Request, _: StaffUser, session: SessionDep, q: str = ""
+    meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep, q: str = ""
 ) -> list[LineView]:
     """Every roster entry with its state; `q` filters by name or number."""
     service.get_meeting(session, meeting_id)
@@ -189,7 +190,7 @@ def roster(
 
 @router.post("/meetings/{meeting_id}/roster", status_code=201)
 def roster_add(
-    meeting_id: int, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
@@ -199,7 +200,7 @@ def roster_add(
 
 @router.delete("/meetings/{meeting_id}/roster/{deputy_id}")
 def roster_remove(
-    meeting_id: int, deputy_id: int, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, deputy_id: Int64, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     m = service.get_meeting(session, meeting_id)
     service.remove_from_roster(session, meeting=m, deputy_id=deputy_id, actor=_actor(user))
@@ -208,7 +209,7 @@ def roster_remove(
 
 @router.post("/meetings/{meeting_id}/open")
 def open_window(
-    meeting_id: int, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Open the check-in window now."""
     service.open_window(
@@ -219,7 +220,7 @@ def open_window(
 
 @router.post("/meetings/{meeting_id}/close")
 def close_window(
-    meeting_id: int, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Close the check-in window now."""
     m = service.get_meeting(session, meeting_id)
@@ -229,7 +230,7 @@ def close_window(
 
 @router.post("/meetings/{meeting_id}/leave")
 def leave(
-    meeting_id: int, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Register 请假 (reason required), or cancel it with on_leave=false."""
     m = service.get_meeting(session, meeting_id)
@@ -247,7 +248,7 @@ def leave(
 
 @router.post("/meetings/{meeting_id}/checkin")
 def manual_checkin(
-    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """手动补签到 (reason required)."""
     m = service.get_meeting(session, meeting_id)
@@ -260,7 +261,7 @@ def manual_checkin(
 
 @router.post("/meetings/{meeting_id}/undo")
 def undo(
-    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Undo a check-in (reason required)."""
     m = service.get_meeting(session, meeting_id)
@@ -271,7 +272,7 @@ def undo(
 
 @router.post("/meetings/{meeting_id}/departure")
 def departure(
-    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """中途退场."""
     m = service.get_meeting(session, meeting_id)
@@ -284,7 +285,7 @@ def departure(
 
 @router.post("/meetings/{meeting_id}/return")
 def came_back(
-    meeting_id: int, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """A departed person is back."""
     m = service.get_meeting(session, meeting_id)
@@ -294,7 +295,7 @@ def came_back(
 
 
 @router.get("/meetings/{meeting_id}/audit")
-def meeting_audit(meeting_id: int, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+def meeting_audit(meeting_id: Int64, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
     """The meeting's audit trail: who did what, when, to whom, newest first."""
     service.get_meeting(session, meeting_id)
     rows = session.execute(
@@ -326,7 +327,7 @@ def _download(data: bytes, filename: str, media_type: str) -> Response:
 
 
 @router.get("/meetings/{meeting_id}/sheet.xlsx")
-def sheet_xlsx(meeting_id: int, request: Request, _: StaffUser, session: SessionDep) -> Response:
+def sheet_xlsx(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
     """The attendance sheet as an Excel workbook."""
     sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
     return _download(
@@ -337,7 +338,7 @@ def sheet_xlsx(meeting_id: int, request: Request, _: StaffUser, session: Session
 
 
 @router.get("/meetings/{meeting_id}/sheet.csv")
-def sheet_csv(meeting_id: int, request: Request, _: StaffUser, session: SessionDep) -> Response:
+def sheet_csv(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
     """The attendance sheet as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
     sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
     return _download(
