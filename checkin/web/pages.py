@@ -1,7 +1,10 @@
-"""Browser pages: login, meetings, the big screen, the operator page, the printable sheet."""
+"""Browser pages: login, meetings, the big screen, the operator page, the printable sheet,
+and the term record (terms, the term report and its A4 print, a deputy's 出席记录)."""
 
 from __future__ import annotations
 
+from html import escape
+from itertools import groupby
 from pathlib import Path
 from urllib.parse import quote
 
@@ -10,14 +13,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from checkin.errors import NotFound
-from checkin.meetings import reports, service
+from checkin.errors import BaodaoError, NotFound
+from checkin.meetings import history, plots, reports, service, terms
+from checkin.meetings.history import meeting_columns_by_session
+from checkin.meetings.outcomes import MARK_LABELS, MARK_SYMBOLS, Mark
 from checkin.meetings.status import status
+from checkin.web.api.terms import build_record, build_report
 from checkin.web.deps import SESSION_COOKIE
+from checkin.web.errors import status_for
 from models import Role, User
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["cell"] = reports.cell_text
+LEGEND = [
+    (m.value, MARK_SYMBOLS[m], MARK_LABELS[m])
+    for m in (Mark.PRESENT, Mark.LATE, Mark.MANUAL, Mark.LEFT, Mark.LEAVE, Mark.ABSENT, Mark.NONE)
+]
 router = APIRouter(include_in_schema=False)
 
 
@@ -82,7 +94,7 @@ def meetings_page(request: Request) -> Response:
             {"id": m.id, "title": m.title, "body": m.body.name, "starts_at": m.starts_at}
             for m in service.get_all_meetings(session)
         ]
-    return templates.TemplateResponse(request, "service.html", {"user": user, "meetings": rows})
+    return templates.TemplateResponse(request, "meetings.html", {"user": user, "meetings": rows})
 
 
 @router.get("/meetings/{meeting_id}/screen")
@@ -113,6 +125,98 @@ def sheet_page(request: Request, meeting_id: int) -> Response:
     return templates.TemplateResponse(
         request, "sheet.html", {"sheet": sheet, "headers": reports.HEADERS}
     )
+
+
+def _error_page(exc: BaodaoError) -> HTMLResponse:
+    return HTMLResponse(
+        f"<h1>{escape(exc.message)}</h1><p><a href='/terms'>返回届次列表</a></p>",
+        status_code=status_for(exc),
+    )
+
+
+@router.get("/terms")
+def terms_page(request: Request, body_id: str = "") -> Response:
+    """Terms with their sessions and meetings; links to each term's report."""
+    user = _staff(request)
+    if user is None:
+        return _to_login(request)
+    with request.app.state.sessions() as session:
+        bodies = service.get_all_bodies(session)
+        chosen = int(body_id) if body_id.isdigit() else None
+        rows = [
+            {
+                "term": t,
+                "name": terms.term_name(t),
+                "sessions": [
+                    (cs, terms.meetings_of(session, cs.id))
+                    for cs in terms.sessions_of(session, t.id)
+                ],
+            }
+            for t in terms.get_all_terms(session, body_id=chosen)
+        ]
+        return templates.TemplateResponse(
+            request,
+            "terms.html",
+            {"user": user, "rows": rows, "bodies": bodies, "body_id": chosen},
+        )
+
+
+def render_term_report(request: Request, report: history.TermReport, *, printable: bool) -> str:
+    """The term report page (or its A4 print) as HTML, the plot inlined as SVG."""
+    svg = plots.attendance_plot(report, "svg").decode()
+    svg = svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE inside HTML
+    blocks = list(meeting_columns_by_session(report))
+    offsets = [sum(len(ms) for _, ms in blocks[:i]) for i in range(len(blocks))]
+    return templates.get_template("term_report.html").render(
+        report=report,
+        blocks=blocks,
+        offsets=offsets,
+        groups=[(name, list(rows)) for name, rows in groupby(report.rows, lambda r: r.delegation)],
+        ncols=4 + sum(len(ms) + 1 for _, ms in blocks) + 10,
+        legend=LEGEND,
+        plot_svg=svg,
+        printable=printable,
+        query=request.url.query,
+        filter_text=reports.filter_text(report),
+    )
+
+
+def _term_report_page(request: Request, term_id: int, *, printable: bool) -> Response:
+    if _staff(request) is None:
+        return _to_login(request)
+    with request.app.state.sessions() as session:
+        try:
+            report = build_report(request, session, term_id)
+        except BaodaoError as exc:
+            return _error_page(exc)
+    return HTMLResponse(render_term_report(request, report, printable=printable))
+
+
+@router.get("/terms/{term_id}/report")
+def term_report_page(request: Request, term_id: int) -> Response:
+    """The term report: flags, rates, the plot and the deputies × meetings matrix."""
+    return _term_report_page(request, term_id, printable=False)
+
+
+@router.get("/terms/{term_id}/report/print")
+def term_report_print(request: Request, term_id: int) -> Response:
+    """The term report laid out for A4 landscape paper."""
+    return _term_report_page(request, term_id, printable=True)
+
+
+@router.get("/deputies/{number}/record")
+def deputy_record_page(request: Request, number: str, term_id: str = "") -> Response:
+    """A deputy's 出席记录 for the 履职档案 (A4 portrait)."""
+    if _staff(request) is None:
+        return _to_login(request)
+    with request.app.state.sessions() as session:
+        try:
+            record = build_record(
+                request, session, number, int(term_id) if term_id.isdigit() else None
+            )
+        except BaodaoError as exc:
+            return _error_page(exc)
+    return templates.TemplateResponse(request, "deputy_record.html", {"record": record})
 
 
 def mount(app: FastAPI) -> None:
