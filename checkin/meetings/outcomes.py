@@ -5,8 +5,9 @@ No database, no I/O: plain dataclasses in, plain dataclasses out (`history` load
 - **A meeting** (one cell of the term matrix): 出席 ✓, 迟到 迟, 手动补签 补,
   中途退场 退 (checked in, left and did not return), 请假 假 (approved leave, no check-in),
   缺席 缺 (no check-in, no leave). One mark per cell; when several facts hold, the one that
-  matters most for supervision shows: 退 > 迟 > 补 > ✓ (leaving is the largest shortfall, then
-  lateness; a make-up check-in is how someone was checked in, not a shortfall). Every fact is
+  matters most for supervision shows: 退 > 补 > 迟 > ✓ (leaving is the largest shortfall; a
+  make-up check-in is the exception supervision looks at, and its time is when staff entered
+  it, not when the deputy came, so it is not read as lateness). Every fact is
   kept in the outcome and counted on its own. A deputy on leave who checks in attended.
   "—": the meeting lies outside the deputy's mandate (补选 later, 离任 earlier) or the deputy
   is not on its roster; blank: the meeting has not started yet. Neither counts anywhere.
@@ -198,10 +199,10 @@ def meeting_outcome(presence: Presence, *, in_mandate: bool, held: bool) -> Outc
     mark = (
         Mark.LEFT
         if p.left_at is not None
-        else Mark.LATE
-        if p.late
         else Mark.MANUAL
         if p.manual
+        else Mark.LATE
+        if p.late
         else Mark.PRESENT
     )
     return Outcome(

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.drawing.image import Image
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
@@ -335,7 +336,7 @@ def _matrix(ws: Worksheet, report: TermReport, tz: ZoneInfo) -> None:
     for column in [*meeting_col.values(), *session_col.values()]:
         xlsx.widths(ws, [3.6], column)
     xlsx.widths(ws, [6, 5, 5, 5, 5, 5, 5, 7, 7, 24, 12, 12], totals_col)
-    ws.freeze_panes = ws.cell(row=first, column=len(FIXED) + 1)
+    ws.freeze_panes = f"{get_column_letter(len(FIXED) + 1)}{first}"
     xlsx.page_setup(ws, landscape=True, repeat_rows=f"{head}:{head + 2}")
 
 

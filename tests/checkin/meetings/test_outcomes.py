@@ -27,9 +27,9 @@ def outcome(p: Presence, *, in_mandate: bool = True, held: bool = True) -> oc.Ou
         (Presence(on_leave=True, leave_reason="出差"), Mark.LEAVE),
         (Presence(), Mark.ABSENT),
         (Presence(on_leave=True, checked_in_at=T0), Mark.PRESENT),  # came after all
-        # several facts: 退 > 迟 > 补
+        # several facts: 退 > 补 > 迟
         (Presence(checked_in_at=T0, late=True, manual=True, left_at=T0), Mark.LEFT),
-        (Presence(checked_in_at=T0, late=True, manual=True), Mark.LATE),
+        (Presence(checked_in_at=T0, late=True, manual=True), Mark.MANUAL),
     ],
 )
 def test_one_mark_per_meeting(presence: Presence, mark: Mark) -> None:
