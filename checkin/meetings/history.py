@@ -270,6 +270,7 @@ def to_json(report: TermReport | DeputyRecord) -> dict[str, Any]:
 @dataclass
 class _Loaded:
     term: Term
+    body: Body  # held, so term.body is found in the session instead of queried again
     sessions: list[CongressSession]
     meetings: list[tuple[Meeting, str]]  # with the body's name
     deputies: dict[int, Deputy]
@@ -288,7 +289,7 @@ def _load(session: Session, term_id: int, zone: ZoneInfo, deputy_id: int | None)
     ).first()
     if row is None:
         raise NotFound(f"没有这个届次 (no term {term_id})")
-    term = row[0]
+    term, body = row
     sessions = list(
         session.scalars(
             select(CongressSession)
@@ -370,7 +371,7 @@ def _load(session: Session, term_id: int, zone: ZoneInfo, deputy_id: int | None)
             )
             if overlaps:
                 body_deputies.add(d.id)
-    return _Loaded(term, sessions, meetings, deputies, body_deputies, presences)
+    return _Loaded(term, body, sessions, meetings, deputies, body_deputies, presences)
 
 
 def _record(data: _Loaded, rule: oc.AbsenceRule, as_of: datetime) -> oc.Record:
