@@ -13,7 +13,7 @@ the counts and the rates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -470,10 +470,14 @@ def _facts(term: Term) -> TermFacts:
     )
 
 
-def _sort_key(d: Deputy, grouped: bool) -> tuple[int, str, str]:
-    if not grouped:
-        return (0, "", d.number)
-    return (d.delegation is None, d.delegation or "", d.number)
+def by_delegation(people: Iterable[Deputy]) -> Callable[[Deputy], tuple[bool, str, str]]:
+    """A sort key: 代表团 in the order of their first member's number, then by number;
+    deputies without one last."""
+    first: dict[str, str] = {}
+    for d in people:
+        if d.delegation and (d.delegation not in first or d.number < first[d.delegation]):
+            first[d.delegation] = d.number
+    return lambda d: (d.delegation is None, first.get(d.delegation or "", ""), d.number)
 
 
 def _visible(m: Meeting, f: ReportFilter, zone: ZoneInfo) -> bool:
@@ -521,7 +525,7 @@ def term_report(
     per_session: dict[int, list[oc.SessionMark]] = {s.id: [] for s in shown_sessions}
     everyone: list[oc.Outcome] = []
     flags: list[FlagLine] = []
-    for d in sorted(data.deputies.values(), key=lambda d: _sort_key(d, grouped)):
+    for d in sorted(data.deputies.values(), key=by_delegation(data.deputies.values())):
         if f.delegation and (d.delegation or NO_DELEGATION) != f.delegation:
             continue
         outcomes = [rec.cells[(d.id, m.id)] for m, _ in shown_meetings]

@@ -40,12 +40,12 @@ def _figure(report: TermReport) -> Figure:
             ax.axvline(start - 0.5, color="#555", linewidth=0.8, linestyle="--")
         ax.text(start + (n - 1) / 2, 103, s.title, ha="center", va="bottom", fontsize=8)
         start += n
-    ax.set_xticks(xs, [f"{m.starts_at:%m-%d}" for m in meetings], rotation=60, fontsize=7)
+    ax.set_xticks(xs, [f"{m.starts_at:%m-%d %H:%M}" for m in meetings], rotation=60, fontsize=7)
     ax.set_ylim(0, 112)
     ax.set_yticks([0, 25, 50, 75, 100], ["0", "25%", "50%", "75%", "100%"])
     ax.set_ylabel("占应出席代表")
     ax.set_title(f"{report.term.name} 各次会议出席情况", fontsize=11)
-    ax.legend(loc="lower left", fontsize=8, ncols=3, framealpha=0.9)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

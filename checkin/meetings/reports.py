@@ -25,6 +25,7 @@ from checkin.meetings.history import (
     Counts,
     DeputyRecord,
     TermReport,
+    by_delegation,
     meeting_columns_by_session,
 )
 from checkin.meetings.outcomes import MARK_LABELS, MARK_SYMBOLS, Mark
@@ -116,14 +117,8 @@ def build_sheet(session: Session, meeting_id: int, *, zone: str = "Asia/Shanghai
     grouped = any(ln.person.delegation for ln in lines if ln.entry.role is RosterRole.DEPUTY)
     if grouped:
         order = {RosterRole.DEPUTY: 0, RosterRole.NONVOTING: 1, RosterRole.STAFF: 2}
-        lines.sort(
-            key=lambda ln: (
-                order[ln.entry.role],
-                ln.person.delegation is None,
-                ln.person.delegation or "",
-                ln.person.number,
-            )
-        )
+        key = by_delegation(ln.person for ln in lines if ln.entry.role is RosterRole.DEPUTY)
+        lines.sort(key=lambda ln: (order[ln.entry.role], key(ln.person)))
     rows: list[list[Value]] = []
     for i, ln in enumerate(lines, start=1):
         v = line_view(ln, tz)
