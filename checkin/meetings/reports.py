@@ -166,11 +166,21 @@ def _footer(sheet: Sheet) -> list[list[Value]]:
     ]
 
 
-def _write_row(ws: Worksheet, row: int, values: Sequence[Value], first_col: int = 1) -> None:
+def _write_row(
+    ws: Worksheet,
+    row: int,
+    values: Sequence[Value],
+    first_col: int = 1,
+    stamp: xlsx.Stamp | None = None,
+) -> None:
+    """Values into a row; date/times get a date/time format; with `stamp`, borders too."""
     for i, value in enumerate(values):
         c = ws.cell(row=row, column=first_col + i, value=value)
-        if isinstance(value, datetime):
-            c.number_format = xlsx.DATETIME
+        time_format = xlsx.DATETIME if isinstance(value, datetime) else None
+        if stamp is not None:
+            stamp(c, number_format=time_format)
+        elif time_format:
+            c.number_format = time_format
 
 
 def sheet_xlsx(sheet: Sheet) -> bytes:
@@ -180,16 +190,18 @@ def sheet_xlsx(sheet: Sheet) -> bytes:
     n = len(HEADERS)
     xlsx.title_rows(ws, f"{sheet.body} {sheet.title} 签到表（会议时间 {sheet.starts_at}）", n)
     xlsx.header_row(ws, 2, HEADERS)
+    xlsx.box(ws, 2, 2, n)
+    stamp = xlsx.Stamp()
     r = 3
     for group, rows in sheet.blocks():
         if sheet.grouped:
             xlsx.group_row(ws, r, f"{group}（{len(rows)} 人）", n)
+            xlsx.box(ws, r, r, n)
             r += 1
         for row in rows:
-            _write_row(ws, r, row)
+            _write_row(ws, r, row, stamp=stamp)
             ws.row_dimensions[r].height = 22  # room to sign
             r += 1
-    xlsx.box(ws, 2, r - 1, n)
     for row in _footer(sheet):
         _write_row(ws, r, row)
         r += 1
@@ -279,30 +291,32 @@ def _matrix(ws: Worksheet, report: TermReport, tz: ZoneInfo) -> None:
         col += 1
     ws.row_dimensions[head + 1].height = 100
     ws.row_dimensions[head + 2].height = 62
+    xlsx.box(ws, head, head + 2, ncols)
+    stamp = xlsx.Stamp()
     r = first
     index = 0
     for group, rows in groupby(report.rows, key=lambda row: row.delegation):
         members = list(rows)
         if report.grouped:
             xlsx.group_row(ws, r, f"{group}（{len(members)} 人）", ncols)
+            xlsx.box(ws, r, r, ncols)
             r += 1
         for row in members:
             index += 1
-            _write_row(ws, r, [index, row.number, row.name, row.mandate])
+            _write_row(ws, r, [index, row.number, row.name, row.mandate], stamp=stamp)
             for m, cell in zip(report.meetings, row.cells, strict=True):
                 c = ws.cell(row=r, column=meeting_col[m.id], value=cell.symbol)
-                c.alignment = xlsx.CENTER
-                if cell.mark in MARK_FONT:
-                    c.font = MARK_FONT[cell.mark]
+                stamp(c, alignment=xlsx.CENTER, font=MARK_FONT.get(cell.mark))
             for s, sc in zip(report.sessions, row.sessions, strict=True):
                 c = ws.cell(row=r, column=session_col[s.id], value=sc.symbol)
-                c.alignment, c.font = xlsx.CENTER, xlsx.BOLD
+                stamp(c, alignment=xlsx.CENTER, font=xlsx.BOLD)
             values: list[Value] = [*count_values(row.counts), len(row.absent_sessions)]
             values += ["、".join(row.absent_sessions), row.flag_label, ""]
-            _write_row(ws, r, values, totals_col)
-            ws.cell(row=r, column=totals_col + 7).number_format = xlsx.PERCENT
+            _write_row(ws, r, values, totals_col, stamp=stamp)
+            stamp(ws.cell(row=r, column=totals_col + 7), number_format=xlsx.PERCENT)
             ws.row_dimensions[r].height = 20
             r += 1
+    bottom = r
     # per meeting and per session: expected, attended, leave, absent, rate
     for label, key in (
         ("应出席", "expected"),
@@ -326,7 +340,7 @@ def _matrix(ws: Worksheet, report: TermReport, tz: ZoneInfo) -> None:
         if key == "rate":
             ws.row_dimensions[r].height = 40
         r += 1
-    xlsx.box(ws, head, r - 1, ncols)
+    xlsx.box(ws, bottom, r - 1, ncols)
     xlsx.widths(ws, [5, 10, 8, 12])
     for column in [*meeting_col.values(), *session_col.values()]:
         xlsx.widths(ws, [3.6], column)
