@@ -10,12 +10,16 @@ each the median of `repeat` runs:
 - page: GET of the report page through the app's own route (matrix + inlined SVG plot);
 - xlsx: GET of the report's workbook (matrix, statistics, flags, PNG plot).
 
+Wall-clock times are the measure; CPU seconds and the load average are printed beside them,
+because on a shared machine other work stretches the first and not the second.
+
 The page and the workbook are fetched by a callable the caller hands in (the `baodao bench
 term` command passes the real app, in-process), so this module stays below the web floor.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import time
@@ -164,13 +168,16 @@ def baseline_rows(session: Session, term_id: int) -> int:
     return len(rows)
 
 
-def _median(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, result = [], None
+def _median(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """Median wall-clock and CPU seconds of `repeat` calls (CPU: this process, all threads,
+    so a busy machine shows in the first and not the second), and the last result."""
+    walls, cpus, result = [], [], None
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus), result
 
 
 def run(
@@ -184,12 +191,15 @@ def run(
     """Time the baseline, the report data, the page and the workbook (medians, seconds)."""
     sessions = make_session_factory(engine)
     fetch(f"/terms/{term_id}/report")  # warm: templates compiled, matplotlib fonts loaded
+    load_before = os.getloadavg()[0]
     with sessions() as s:
-        baseline_s, rows = _median(lambda: baseline_rows(s, term_id), repeat)
+        baseline_s, baseline_cpu, rows = _median(lambda: baseline_rows(s, term_id), repeat)
     with sessions() as s:
-        build_s, report = _median(lambda: history.term_report(s, term_id, zone=zone), repeat)
-    page_s, page = _median(lambda: fetch(f"/terms/{term_id}/report"), repeat)
-    xlsx_s, book = _median(lambda: fetch(f"/api/terms/{term_id}/report.xlsx"), repeat)
+        build_s, build_cpu, report = _median(
+            lambda: history.term_report(s, term_id, zone=zone), repeat
+        )
+    page_s, page_cpu, page = _median(lambda: fetch(f"/terms/{term_id}/report"), repeat)
+    xlsx_s, xlsx_cpu, book = _median(lambda: fetch(f"/api/terms/{term_id}/report.xlsx"), repeat)
     result: dict[str, Any] = {
         "deputies": len(report.rows),
         "meetings": len(report.meetings),
@@ -202,6 +212,14 @@ def run(
         "page_bytes": len(page),
         "xlsx_s": round(xlsx_s, 4),
         "xlsx_bytes": len(book),
+        "cpu_s": {
+            "baseline_query": round(baseline_cpu, 4),
+            "build": round(build_cpu, 4),
+            "page": round(page_cpu, 4),
+            "xlsx": round(xlsx_cpu, 4),
+        },
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "cores": os.cpu_count(),
         "goal_s": GOAL_S,
         "page_meets_goal": page_s < GOAL_S,
     }
