@@ -448,6 +448,10 @@ def detail(o: oc.Outcome, zone: ZoneInfo) -> str:
     return text
 
 
+def _cell(o: oc.Outcome, zone: ZoneInfo) -> Cell:
+    return Cell(o.mark.value, oc.MARK_SYMBOLS[o.mark], detail(o, zone))
+
+
 def mandate_note(d: Deputy, term: Term, zone: ZoneInfo) -> str:
     """「2027-03-01 补选」「2027-06-01 离任」: where the mandate does not span the term."""
     notes = []
@@ -521,6 +525,8 @@ def term_report(
         s for s in data.sessions if any(m.congress_session_id == s.id for m, _ in shown_meetings)
     ]
     grouped = any(d.delegation for d in data.deputies.values())
+    same = {m: _cell(oc.Outcome(m), tz) for m in (oc.Mark.ABSENT, oc.Mark.NONE, oc.Mark.PENDING)}
+    meeting_ids = [m.id for m, _ in shown_meetings]
     rows: list[DeputyRow] = []
     per_meeting: dict[int, list[oc.Outcome]] = {m.id: [] for m, _ in shown_meetings}
     per_session: dict[int, list[oc.SessionMark]] = {s.id: [] for s in shown_sessions}
@@ -529,7 +535,8 @@ def term_report(
     for d in sorted(data.deputies.values(), key=by_delegation(data.deputies.values())):
         if f.delegation and (d.delegation or NO_DELEGATION) != f.delegation:
             continue
-        outcomes = [rec.cells[(d.id, m.id)] for m, _ in shown_meetings]
+        did = d.id
+        outcomes = [rec.cells[(did, mid)] for mid in meeting_ids]
         flag = rec.flags[d.id]
         absent_titles = [titles[sid] for sid in rec.absent_sessions[d.id]]
         if flag is not oc.Flag.NONE:
@@ -546,8 +553,8 @@ def term_report(
             )
         if d.id not in data.body_deputies and all(o.mark is oc.Mark.NONE for o in outcomes):
             continue
-        for (m, _), o in zip(shown_meetings, outcomes, strict=True):
-            per_meeting[m.id].append(o)
+        for mid, o in zip(meeting_ids, outcomes, strict=True):
+            per_meeting[mid].append(o)
         everyone.extend(outcomes)
         smarks = [rec.sessions[(d.id, s.id)] for s in shown_sessions]
         for s, sm in zip(shown_sessions, smarks, strict=True):
@@ -560,9 +567,7 @@ def term_report(
                 unit=d.unit or "",
                 delegation=d.delegation or (NO_DELEGATION if grouped else ""),
                 mandate=mandate_note(d, term, tz),
-                cells=[
-                    Cell(o.mark.value, oc.MARK_SYMBOLS[o.mark], detail(o, tz)) for o in outcomes
-                ],
+                cells=[same.get(o.mark) or _cell(o, tz) for o in outcomes],
                 sessions=[
                     SessionCell(sm.value, oc.SESSION_SYMBOLS[sm], oc.SESSION_LABELS[sm])
                     for sm in smarks

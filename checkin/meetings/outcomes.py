@@ -271,22 +271,22 @@ class Tally:
 
 def tally(outcomes: Iterable[Outcome]) -> Tally:
     """Count the outcomes that were expected at meetings held (NONE and PENDING skipped)."""
-    c = dict.fromkeys(("expected", "attended", "late", "manual", "left"), 0)
-    leave = absent = 0
+    expected = attended = late = manual = left = leave = absent = 0
     for o in outcomes:
-        if not o.counted:
-            continue
-        c["expected"] += 1
-        if o.mark is Mark.LEAVE:
+        mark = o.mark
+        if mark is Mark.LEAVE:
             leave += 1
-        elif o.mark is Mark.ABSENT:
+        elif mark is Mark.ABSENT:
             absent += 1
+        elif mark in ATTENDED:
+            attended += 1
+            late += o.late
+            manual += o.manual
+            left += o.left_at is not None
         else:
-            c["attended"] += 1
-            c["late"] += o.late
-            c["manual"] += o.manual
-            c["left"] += o.left_at is not None
-    return Tally(**c, leave=leave, absent=absent)
+            continue
+        expected += 1
+    return Tally(expected, attended, late, manual, left, leave, absent)
 
 
 @dataclass(frozen=True)
@@ -369,12 +369,14 @@ def term_record(
     for m in meetings:
         if m.plenary and m.session_id in plenaries:
             plenaries[m.session_id].append(m)
+    held = [m.starts_at <= as_of for m in meetings]
     for deputy_id, mandate in mandates.items():
-        for m in meetings:
+        whole_term = mandate.elected_at is None and mandate.retired_at is None
+        for m, was_held in zip(meetings, held, strict=True):
             rec.cells[(deputy_id, m.id)] = meeting_outcome(
                 presences.get((deputy_id, m.id), ABSENT_FROM_ROSTER),
-                in_mandate=mandate.covers(m.starts_at),
-                held=m.starts_at <= as_of,
+                in_mandate=whole_term or mandate.covers(m.starts_at),
+                held=was_held,
             )
         absent: list[int] = []
         for sid in session_ids:
