@@ -532,7 +532,8 @@ def term_report(
     per_session: dict[int, list[oc.SessionMark]] = {s.id: [] for s in shown_sessions}
     everyone: list[oc.Outcome] = []
     flags: list[FlagLine] = []
-    for d in sorted(data.deputies.values(), key=by_delegation(data.deputies.values())):
+    ordered = sorted(data.deputies.values(), key=by_delegation(data.deputies.values()))
+    for d in ordered:
         if f.delegation and (d.delegation or NO_DELEGATION) != f.delegation:
             continue
         did = d.id
@@ -607,7 +608,7 @@ def term_report(
         for s in shown_sessions
     ]
     bodies = dict.fromkeys((m.body_id, body) for m, body in data.meetings)
-    delegations = sorted({d.delegation or NO_DELEGATION for d in data.deputies.values()})
+    delegations = dict.fromkeys(d.delegation or NO_DELEGATION for d in ordered)
     return TermReport(
         term=_facts(term),
         rule=rule.value,
