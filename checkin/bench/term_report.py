@@ -31,6 +31,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from checkin.meetings import history
+from checkin.meetings.terms import chinese_numeral
 from models import (
     Attendance,
     Body,
@@ -85,7 +86,7 @@ def seed(engine: Engine, *, deputies: int = 1300, meetings: int = 30, sessions: 
             cs = CongressSession(
                 term_id=term.id,
                 number=n + 1,
-                title=f"第{n + 1}次会议",
+                title=f"第{chinese_numeral(n + 1)}次会议",
                 starts_on=(day + timedelta(hours=8)).date(),
                 ends_on=(day + timedelta(days=per_session, hours=8)).date(),
             )
@@ -96,7 +97,7 @@ def seed(engine: Engine, *, deputies: int = 1300, meetings: int = 30, sessions: 
                 t = day + timedelta(days=p)
                 m = Meeting(
                     body_id=body.id,
-                    title=f"第{p + 1}次全体会议",
+                    title=f"第{chinese_numeral(p + 1)}次全体会议",
                     starts_at=t,
                     window_opens_at=t - timedelta(hours=1),
                     window_closes_at=t + timedelta(hours=3),

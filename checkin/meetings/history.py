@@ -125,7 +125,7 @@ class MeetingColumn:
     counts: Counts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cell:
     """One mark of the matrix; `detail` is every fact behind it, in words."""
 
@@ -134,7 +134,7 @@ class Cell:
     detail: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionCell:
     mark: str
     symbol: str

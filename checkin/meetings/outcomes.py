@@ -120,7 +120,7 @@ class Flag(StrEnum):
 FLAG_LABELS = {Flag.NONE: "", Flag.REMINDER: "提醒", Flag.AT_RISK: "资格终止风险"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Presence:
     """What the records say about one deputy at one meeting (a roster entry + its check-in)."""
 
@@ -137,7 +137,7 @@ class Presence:
 ABSENT_FROM_ROSTER = Presence(on_roster=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Mandate:
     """A deputy's mandate: from `elected_at` (None: the term's start) until `retired_at`."""
 
@@ -151,7 +151,7 @@ class Mandate:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """One cell of the term matrix: the mark and every fact behind it."""
 
@@ -320,7 +320,7 @@ def session_tally(marks: Iterable[SessionMark]) -> SessionTally:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MeetingRef:
     """A meeting as the record sees it."""
 
