@@ -436,7 +436,10 @@ def _hhmm(t: datetime, zone: ZoneInfo) -> str:
 
 
 def detail(o: oc.Outcome, zone: ZoneInfo) -> str:
-    """Every fact of a cell in words: 「09:12 签到（迟到；手动补签：戴口罩）；10:30 中途退场」."""
+    """Every fact of a cell in words: 「09:12 签到（迟到；手动补签：戴口罩）；10:30 中途退场」;
+    "" for a plain ✓ (on time, by face, stayed: the time is in the deputy's record)."""
+    if o.mark is oc.Mark.PRESENT:
+        return ""
     if o.mark is oc.Mark.LEAVE:
         return f"请假：{o.leave_reason}" if o.leave_reason else "请假"
     if o.checked_in_at is None:
@@ -525,7 +528,9 @@ def term_report(
         s for s in data.sessions if any(m.congress_session_id == s.id for m, _ in shown_meetings)
     ]
     grouped = any(d.delegation for d in data.deputies.values())
-    same = {m: _cell(oc.Outcome(m), tz) for m in (oc.Mark.ABSENT, oc.Mark.NONE, oc.Mark.PENDING)}
+    # cells whose text depends on the mark alone are shared: most cells are a plain ✓
+    plain = (oc.Mark.PRESENT, oc.Mark.ABSENT, oc.Mark.NONE, oc.Mark.PENDING)
+    same = {m: _cell(oc.Outcome(m), tz) for m in plain}
     meeting_ids = [m.id for m, _ in shown_meetings]
     rows: list[DeputyRow] = []
     per_meeting: dict[int, list[oc.Outcome]] = {m.id: [] for m, _ in shown_meetings}

@@ -163,22 +163,44 @@ def terms_page(request: Request, body_id: str = "") -> Response:
 
 
 PLAIN = {Mark.PRESENT.value, Mark.ABSENT.value}  # the mark says it all: no tooltip
+COUNT_KEYS = ("expected", "attended", "late", "manual", "left", "leave", "absent")
 
 
-def _matrix_cells(report: history.TermReport, sizes: list[int]) -> list[Markup]:
-    """Each row's mark cells and session cells as HTML, built here rather than in the
-    template: 40,000 cells escaped one by one in Jinja took most of the page's time."""
-    out = []
-    for row in report.rows:
-        parts, start = [], 0
-        for size, sc in zip(sizes, row.sessions, strict=True):
-            for c in row.cells[start : start + size]:
-                title = "" if c.mark in PLAIN else f' title="{escape(c.detail)}"'
-                parts.append(f'<td class="m m-{c.mark}"{title}>{c.symbol}</td>')
-            parts.append(f'<td class="s s-{sc.mark}" title="{sc.label}">{sc.symbol}</td>')
-            start += size
-        out.append(Markup("".join(parts)))
-    return out
+def _matrix_body(report: history.TermReport, sizes: list[int], ncols: int) -> Markup:
+    """The matrix's rows as HTML (group lines, marks, session conclusions, counts), built here
+    rather than in the template: escaping 40,000 cells one by one in Jinja took most of the
+    page's time."""
+    out: list[str] = []
+    term = report.term.id
+    index = 0
+    for group, members in groupby(report.rows, lambda r: r.delegation):
+        people = list(members)
+        if report.grouped:
+            label = escape(f"{group}（{len(people)} 人）")
+            out.append(f'<tr class="group-row"><th colspan="{ncols}">{label}</th></tr>')
+        for row in people:
+            index += 1
+            number, name = escape(row.number), escape(row.name)
+            out.append(
+                f'<tr data-number="{number}" data-flag="{row.flag}"><td>{index}</td>'
+                f'<td>{number}</td><td><a href="/deputies/{number}/record?term_id={term}">'
+                f'{name}</a></td><td class="mandate">{escape(row.mandate)}</td>'
+            )
+            start = 0
+            for size, sc in zip(sizes, row.sessions, strict=True):
+                for c in row.cells[start : start + size]:
+                    title = "" if c.mark in PLAIN else f' title="{escape(c.detail)}"'
+                    out.append(f'<td class="m m-{c.mark}"{title}>{c.symbol}</td>')
+                out.append(f'<td class="s s-{sc.mark}" title="{sc.label}">{sc.symbol}</td>')
+                start += size
+            counts = row.counts
+            out.extend(f'<td data-key="{k}">{getattr(counts, k)}</td>' for k in COUNT_KEYS)
+            out.append(
+                f'<td data-key="rate">{counts.rate_label}</td>'
+                f'<td data-key="absent_sessions">{len(row.absent_sessions)}</td>'
+                f'<td data-key="flag" class="flag-{row.flag}">{row.flag_label}</td></tr>'
+            )
+    return Markup("".join(out))
 
 
 def render_term_report(request: Request, report: history.TermReport, *, printable: bool) -> str:
@@ -186,12 +208,11 @@ def render_term_report(request: Request, report: history.TermReport, *, printabl
     svg = plots.attendance_plot(report, "svg").decode()
     svg = svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE inside HTML
     blocks = list(meeting_columns_by_session(report))
+    ncols = 4 + sum(len(ms) + 1 for _, ms in blocks) + 10
     return templates.get_template("term_report.html").render(
         report=report,
         blocks=blocks,
-        cells=_matrix_cells(report, [len(ms) for _, ms in blocks]),
-        groups=[(name, list(rows)) for name, rows in groupby(report.rows, lambda r: r.delegation)],
-        ncols=4 + sum(len(ms) + 1 for _, ms in blocks) + 10,
+        body=_matrix_body(report, [len(ms) for _, ms in blocks], ncols),
         legend=LEGEND,
         plot_svg=svg,
         printable=printable,
