@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -179,6 +179,14 @@ class Settings(BaseSettings):
         le=0.5,
         description="Deputies whose closest templates are nearer than match_threshold plus "
         "this are listed as look-alikes after enrollment",
+    )
+
+    session_absence_rule: Literal["any_plenary", "all_plenaries", "majority"] = Field(
+        "any_plenary",
+        description="When a deputy who missed plenaries did not attend the session (代表法 §49): "
+        "any_plenary = attended none of its plenaries, with at least one missed without leave; "
+        "all_plenaries = missed any plenary without leave; majority = missed more than half "
+        "of them without leave",
     )
 
     @field_validator("secret_key")

@@ -1,7 +1,8 @@
 """The `baodao` command: the front door that wires every command group; nothing imports it.
 
-One module per group: `meetings` (body, meeting, report), `kiosks`, `users`, `enroll`
-(enroll, deputy, identify), `bench` (bench, calibrate); `serve` and `db` live here.
+One module per group: `meetings` (body, meeting, report), `terms` (term, session, the term
+record's reports, deputy mandate), `kiosks`, `users`, `enroll` (enroll, deputy, identify),
+`bench` (bench, calibrate); `serve` and `db` live here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from checkin.cli.bench import bench_app, calibrate
 from checkin.cli.enroll import deputy_app, enroll_app, identify
 from checkin.cli.kiosks import kiosk_app
 from checkin.cli.meetings import body_app, meeting_app, report_app
+from checkin.cli.terms import deputy_mandate, report_deputy, report_term, session_app, term_app
 from checkin.cli.users import user_app
 from checkin.errors import BaodaoError
 from checkin.runtime import open_runtime
@@ -36,7 +38,12 @@ kiosk_app.command("run")(kiosk_run)  # the kiosk program, beside register / revo
 app.add_typer(kiosk_app, name="kiosk")
 app.add_typer(body_app, name="body")
 app.add_typer(meeting_app, name="meeting")
+app.add_typer(term_app, name="term")
+app.add_typer(session_app, name="session")
+report_app.command("term")(report_term)
+report_app.command("deputy")(report_deputy)
 app.add_typer(report_app, name="report")
+deputy_app.command("mandate")(deputy_mandate)
 app.add_typer(enroll_app, name="enroll")
 app.add_typer(deputy_app, name="deputy")
 app.command("identify")(identify)

@@ -15,7 +15,7 @@ from checkin.meetings.events import EventBus
 from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
 from checkin.web import errors, kiosk_socket, live, pages
-from checkin.web.api import accounts, deputies, meetings
+from checkin.web.api import accounts, deputies, meetings, terms
 from checkin.web.errors import error_body
 from checkin.web.gate import Gate
 from models.crypto import TemplateCipher
@@ -98,6 +98,7 @@ def create_app(
     app.include_router(accounts.router)
     app.include_router(deputies.router)
     app.include_router(meetings.router)
+    app.include_router(terms.router)
     app.include_router(live.router)
     app.include_router(kiosk_socket.router)
     pages.mount(app)

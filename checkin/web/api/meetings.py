@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.errors import InvalidInput
-from checkin.meetings import reports, service
+from checkin.meetings import reports, service, terms
 from checkin.meetings.events import (
     CheckinUndone,
     DeputyCheckedIn,
@@ -30,7 +29,17 @@ from checkin.meetings.events import (
 from checkin.meetings.status import LineView, MeetingStatus, line_view, roster_lines, status
 from checkin.protocol import Int64
 from checkin.web.deps import AdminUser, SessionDep, StaffUser
-from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, RosterRole, User
+from checkin.web.files import download
+from models import (
+    AuditEvent,
+    BodyKind,
+    Deputy,
+    Meeting,
+    MeetingKind,
+    QuorumRule,
+    RosterRole,
+    User,
+)
 
 router = APIRouter(prefix="/api", tags=["meetings"])
 
@@ -56,6 +65,8 @@ class MeetingCreate(BaseModel):
     numerator: int | None = Field(None, ge=1, le=1000)
     denominator: int | None = Field(None, ge=1, le=1000)
     deputy_ids: list[Int64] | None = None  # None: the body's seated deputies
+    congress_session_id: Int64 | None = None  # the session (第N次会议) it belongs to
+    kind: MeetingKind = MeetingKind.PLENARY
 
 
 class MeetingRead(BaseModel):
@@ -69,6 +80,8 @@ class MeetingRead(BaseModel):
     numerator: int | None
     denominator: int | None
     state: str
+    congress_session_id: int | None
+    kind: MeetingKind
 
 
 class PersonRef(BaseModel):
@@ -106,6 +119,8 @@ def _meeting_read(m: Meeting) -> MeetingRead:
         numerator=m.quorum_numerator,
         denominator=m.quorum_denominator,
         state=m.state.value,
+        congress_session_id=m.congress_session_id,
+        kind=m.kind,
     )
 
 
@@ -140,8 +155,11 @@ def list_bodies(_: StaffUser, session: SessionDep) -> list[BodyRead]:
 
 
 @router.post("/meetings", status_code=201)
-def create_meeting(body: MeetingCreate, user: StaffUser, session: SessionDep) -> MeetingRead:
-    """Create a meeting; the roster defaults to the body's seated deputies."""
+def create_meeting(
+    body: MeetingCreate, request: Request, user: StaffUser, session: SessionDep
+) -> MeetingRead:
+    """Create a meeting; the roster defaults to the body's seated deputies; with
+    `congress_session_id` it joins that session (its body and date must fit)."""
     m = service.create_meeting(
         session,
         body_id=body.body_id,
@@ -155,6 +173,15 @@ def create_meeting(body: MeetingCreate, user: StaffUser, session: SessionDep) ->
         deputy_ids=body.deputy_ids,
         actor=_actor(user),
     )
+    m.kind = body.kind
+    if body.congress_session_id is not None:
+        terms.attach_meeting(
+            session,
+            congress_session_id=body.congress_session_id,
+            meeting_id=m.id,
+            zone=request.app.state.settings.timezone,
+            actor=_actor(user),
+        )
     return _meeting_read(m)
 
 
@@ -319,21 +346,12 @@ def meeting_audit(meeting_id: Int64, _: StaffUser, session: SessionDep) -> list[
     ]
 
 
-def _download(data: bytes, filename: str, media_type: str) -> Response:
-    disposition = f'attachment; filename="sheet{filename[filename.rfind(".") :]}"; ' + (
-        f"filename*=UTF-8''{quote(filename)}"
-    )
-    return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})
-
-
 @router.get("/meetings/{meeting_id}/sheet.xlsx")
 def sheet_xlsx(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
     """The attendance sheet as an Excel workbook."""
     sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
-    return _download(
-        reports.sheet_xlsx(sheet),
-        f"{sheet.title}-签到表.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return download(
+        reports.sheet_xlsx(sheet), f"{sheet.title}-签到表.xlsx", reports.XLSX_TYPE, fallback="sheet"
     )
 
 
@@ -341,8 +359,9 @@ def sheet_xlsx(meeting_id: Int64, request: Request, _: StaffUser, session: Sessi
 def sheet_csv(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
     """The attendance sheet as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
     sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
-    return _download(
+    return download(
         reports.sheet_csv(sheet).encode("utf-8-sig"),
         f"{sheet.title}-签到表.csv",
         "text/csv; charset=utf-8",
+        fallback="sheet",
     )
