@@ -16,6 +16,7 @@ from checkin import audit
 from checkin.errors import InvalidInput, NotFound
 from checkin.meetings import history, plots, reports, terms
 from checkin.meetings.history import ReportFilter
+from checkin.protocol import Int64
 from checkin.web.deps import AdminUser, SessionDep, StaffUser
 from checkin.web.files import download
 from models import CongressSession, Meeting, MeetingKind, Term, User
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api", tags=["terms"])
 
 
 class TermCreate(BaseModel):
-    body_id: int
+    body_id: Int64
     number: int = Field(ge=1, le=999)
     starts_on: date
     ends_on: date | None = None
@@ -32,18 +33,18 @@ class TermCreate(BaseModel):
 
 
 class SessionRead(BaseModel):
-    id: int
-    term_id: int
+    id: Int64
+    term_id: Int64
     number: int
     title: str
     starts_on: date
     ends_on: date | None
-    meeting_ids: list[int] = []
+    meeting_ids: list[Int64] = []
 
 
 class TermRead(BaseModel):
-    id: int
-    body_id: int
+    id: Int64
+    body_id: Int64
     body: str
     number: int
     title: str
@@ -61,13 +62,13 @@ class SessionCreate(BaseModel):
 
 
 class AttachMeeting(BaseModel):
-    meeting_id: int
+    meeting_id: Int64
     kind: MeetingKind | None = None  # None: keep the meeting's kind (plenary by default)
 
 
 class AttachedRead(BaseModel):
-    meeting_id: int
-    congress_session_id: int | None
+    meeting_id: Int64
+    congress_session_id: Int64 | None
     kind: MeetingKind
 
 
@@ -161,7 +162,7 @@ def build_record(
 
 
 @router.get("/terms")
-def list_terms(_: StaffUser, session: SessionDep, body_id: int | None = None) -> list[TermRead]:
+def list_terms(_: StaffUser, session: SessionDep, body_id: Int64 | None = None) -> list[TermRead]:
     """Terms, newest first (optionally of one body)."""
     return [_term_read(t) for t in terms.get_all_terms(session, body_id=body_id)]
 
@@ -182,7 +183,7 @@ def create_term(body: TermCreate, admin: AdminUser, session: SessionDep) -> Term
 
 
 @router.get("/terms/{term_id}")
-def get_term(term_id: int, _: StaffUser, session: SessionDep) -> TermRead:
+def get_term(term_id: Int64, _: StaffUser, session: SessionDep) -> TermRead:
     """A term with its sessions and their meetings."""
     t = terms.get_term(session, term_id)
     return _term_read(
@@ -196,7 +197,7 @@ def get_term(term_id: int, _: StaffUser, session: SessionDep) -> TermRead:
 
 @router.post("/terms/{term_id}/sessions", status_code=201)
 def create_session(
-    term_id: int, body: SessionCreate, user: StaffUser, session: SessionDep
+    term_id: Int64, body: SessionCreate, user: StaffUser, session: SessionDep
 ) -> SessionRead:
     """A session (第N次会议) of the term, within its dates."""
     cs = terms.create_session(
@@ -213,7 +214,7 @@ def create_session(
 
 @router.post("/sessions/{session_id}/meetings")
 def attach_meeting(
-    session_id: int, body: AttachMeeting, request: Request, user: StaffUser, session: SessionDep
+    session_id: Int64, body: AttachMeeting, request: Request, user: StaffUser, session: SessionDep
 ) -> AttachedRead:
     """Put a meeting into the session (its body and date must fit)."""
     m = terms.attach_meeting(
@@ -229,7 +230,7 @@ def attach_meeting(
 
 @router.delete("/sessions/{session_id}/meetings/{meeting_id}")
 def detach_meeting(
-    session_id: int, meeting_id: int, user: StaffUser, session: SessionDep
+    session_id: Int64, meeting_id: Int64, user: StaffUser, session: SessionDep
 ) -> AttachedRead:
     """Take a meeting out of the session; it stays a valid meeting."""
     m = session.get(Meeting, meeting_id)
@@ -239,14 +240,16 @@ def detach_meeting(
 
 
 @router.get("/terms/{term_id}/report")
-def term_report(term_id: int, request: Request, _: StaffUser, session: SessionDep) -> Any:
+def term_report(term_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Any:
     """The term matrix, counts, rates and §49 flags. Query: session_id, date_from, date_to
     (YYYY-MM-DD), body_id, delegation."""
     return history.to_json(build_report(request, session, term_id))
 
 
 @router.get("/terms/{term_id}/report.xlsx")
-def term_report_xlsx(term_id: int, request: Request, _: StaffUser, session: SessionDep) -> Response:
+def term_report_xlsx(
+    term_id: Int64, request: Request, _: StaffUser, session: SessionDep
+) -> Response:
     """The term report as a print-ready workbook (matrix, statistics, flags, plot)."""
     report = build_report(request, session, term_id)
     data = reports.term_report_xlsx(
@@ -261,7 +264,7 @@ def term_report_xlsx(term_id: int, request: Request, _: StaffUser, session: Sess
 
 @router.get("/terms/{term_id}/report/plot.{fmt}")
 def term_report_plot(
-    term_id: int, fmt: Literal["png", "svg"], request: Request, _: StaffUser, session: SessionDep
+    term_id: Int64, fmt: Literal["png", "svg"], request: Request, _: StaffUser, session: SessionDep
 ) -> Response:
     """The attendance plot of the term (PNG or SVG)."""
     report = build_report(request, session, term_id)
@@ -273,7 +276,7 @@ def term_report_plot(
 
 @router.get("/deputies/{number}/record")
 def deputy_record(
-    number: str, request: Request, _: StaffUser, session: SessionDep, term_id: int | None = None
+    number: str, request: Request, _: StaffUser, session: SessionDep, term_id: Int64 | None = None
 ) -> Any:
     """A deputy's 出席记录 over a term (default: their latest term that has begun)."""
     return history.to_json(build_record(request, session, number, term_id))
@@ -281,7 +284,7 @@ def deputy_record(
 
 @router.get("/deputies/{number}/record.xlsx")
 def deputy_record_xlsx(
-    number: str, request: Request, _: StaffUser, session: SessionDep, term_id: int | None = None
+    number: str, request: Request, _: StaffUser, session: SessionDep, term_id: Int64 | None = None
 ) -> Response:
     """A deputy's 出席记录 as a print-ready workbook (for the 履职档案)."""
     record = build_record(request, session, number, term_id)
