@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -126,6 +127,17 @@ class Settings(BaseSettings):
     )
     max_buffered_frames: int = Field(
         500, ge=1, le=100_000, description="Offline (buffered) frames queued per kiosk"
+    )
+    max_buffered_bytes: int = Field(
+        16_000_000,
+        ge=100_000,
+        description="Bytes of offline (buffered) frames queued per kiosk connection; a kiosk "
+        "that sends more waits (the socket is not read) until the queue drains",
+    )
+    kiosk_faces: Literal["largest", "all"] = Field(
+        "largest",
+        description="Faces in one kiosk frame that may check in: the largest (closest to the "
+        "camera) only, the others are reported without identity and not encoded; or all",
     )
     hello_timeout_s: float = Field(
         10.0, ge=0.1, le=300.0, description="Seconds a kiosk has to send hello after connecting"

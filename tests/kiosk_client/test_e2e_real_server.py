@@ -47,7 +47,7 @@ def setup(faces_dir: Path, tmp_path: Path) -> tuple[dict[str, str], int, str]:
     meeting = int(json.loads(out)["id"])
     baodao(["meeting", "roster", "add", str(meeting), "D001", "--role", "deputy"], env)
     baodao(["meeting", "open", str(meeting)], env)
-    token = baodao(["kiosk", "register", "入口1"], env).split()[-1]
+    token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
     assert token.startswith("bk_")
     return env, meeting, token
 
