@@ -82,7 +82,7 @@ def kiosk_list() -> None:
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
         kiosks = session.scalars(select(Kiosk).order_by(Kiosk.name)).all()
-        bodies = dict(session.execute(select(Body.id, Body.name)).tuples().all())
+        bodies = dict(session.execute(select(Body.id, Body.name)).all())
         table = Table("id", "name", "venue", "body", "state", "last seen (UTC)")
         for k in kiosks:
             table.add_row(
