@@ -181,11 +181,13 @@ class Settings(BaseSettings):
         return v
 
     def ensure_data_dir(self) -> Path:
-        """Create the data folder if needed and check it is writable."""
+        """Create the data folder (0700: only the service reads it) and check it is writable."""
         from checkin.errors import ConfigError
 
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.data_dir.stat().st_mode & 0o077:  # the key and the database live here
+                self.data_dir.chmod(0o700)
             probe = self.data_dir / ".write-test"
             probe.write_text("ok")
             probe.unlink()

@@ -15,6 +15,7 @@ from checkin.cli.bench import bench_app, calibrate
 from checkin.cli.enroll import deputy_app, enroll_app, identify
 from checkin.cli.kiosks import kiosk_app
 from checkin.cli.meetings import body_app, meeting_app, report_app
+from checkin.cli.secret import secret_app
 from checkin.errors import BaodaoError
 from checkin.runtime import open_runtime
 from kiosk_client.cli import run as kiosk_run
@@ -41,6 +42,7 @@ app.add_typer(enroll_app, name="enroll")
 app.add_typer(deputy_app, name="deputy")
 app.command("identify")(identify)
 app.add_typer(bench_app, name="bench")
+app.add_typer(secret_app, name="secret")
 app.command("calibrate")(calibrate)
 
 
