@@ -216,6 +216,7 @@ async def kiosk_socket(ws: WebSocket) -> None:
         await conn.close(CLOSE_CODES[admitted.kind], admitted.message)
         return
     kiosk, meeting, outage, connection = admitted
+    previous = conns.get(key)  # again: another hello with this token may have come meanwhile
     conns[key] = conn
     if previous is not None:
         await previous.close(CloseCode.REPLACED, "replaced by a newer connection of this kiosk")
