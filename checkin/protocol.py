@@ -35,7 +35,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes the server uses; the kiosk treats 44xx as 'do not retry as is'."""
 
     BAD_TOKEN = 4401  # unknown or revoked kiosk token (checked at hello and every frame)
-    NOT_BOUND = 4403  # the kiosk is not bound to this meeting's body (or to no body)
+    FORBIDDEN = 4403  # not allowed here: the kiosk is not bound to this meeting's body
     UNKNOWN_MEETING = 4404  # meeting id not found, or closed (checked at hello and every frame)
     HELLO_TIMEOUT = 4408  # no hello within the time limit
     REPLACED = 4409  # a newer connection with the same kiosk token took over

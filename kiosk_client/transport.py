@@ -94,7 +94,7 @@ _REFUSALS = {
         "unknown_meeting",
         "服务器上没有这个会议（会议编号错误或会议已结束）",
     ),
-    CloseCode.NOT_BOUND: (
+    CloseCode.FORBIDDEN: (
         "not_bound",
         "本报到机不属于该会议的会议机构，请管理员用 baodao kiosk bind 绑定",
     ),

@@ -58,7 +58,7 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 LAST_SEEN_EVERY_S = 10.0
 CLOSE_CODES = {
     Refusal.BAD_TOKEN: CloseCode.BAD_TOKEN,
-    Refusal.NOT_BOUND: CloseCode.NOT_BOUND,
+    Refusal.NOT_BOUND: CloseCode.FORBIDDEN,
     Refusal.REPLACED: CloseCode.REPLACED,
     Refusal.UNKNOWN_MEETING: CloseCode.UNKNOWN_MEETING,
 }

@@ -84,7 +84,7 @@ class FakeServer:
         hello = Hello.model_validate_json(await ws.recv())
         with self._lock:
             self.hellos.append(hello)
-        refusals = {"unbound": CloseCode.NOT_BOUND, "twin": CloseCode.REPLACED}
+        refusals = {"unbound": CloseCode.FORBIDDEN, "twin": CloseCode.REPLACED}
         if hello.token in refusals:  # a kiosk of another body; a second PC with this token
             await ws.close(refusals[hello.token], hello.token)
             return

@@ -119,6 +119,15 @@ def send_until(ws: WebSocketTestSession, frames: list[bytes]) -> list[dict[str, 
     return seen
 
 
+def main_state(result: dict[str, Any]) -> str:
+    """The state of the largest face of a result (a detector may also report a bystander's
+    partial face at a photo's edge; with the default policy that one is never matched)."""
+    largest = max(
+        result["faces"], key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][1] - f["box"][3])
+    )
+    return str(largest["state"])
+
+
 def buffered(jpeg: bytes, at: datetime, n: int = 2) -> list[bytes]:
     return [frame(i, jpeg, buffered=True, at=at + timedelta(seconds=i)) for i in range(n)]
 
@@ -176,7 +185,7 @@ def test_a_window_that_opens_tomorrow_takes_no_check_in(site: Site) -> None:
         seen = send_until(ws, buffered(site.hu, opens + timedelta(minutes=5)))  # inside it
         seen += send_until(ws, buffered(site.hu, utcnow() - timedelta(minutes=10)))
         seen += send_until(ws, [frame(10 + i, site.hu) for i in range(2)])  # live
-    states = [f["state"] for m in seen if m["type"] == "result" for f in m["faces"]]
+    states = [main_state(m) for m in seen if m["type"] == "result"]
     assert states == ["matching", "not_open"] * 3 and site.rows() == []
 
 
@@ -185,7 +194,7 @@ def test_a_draft_meeting_takes_no_face_check_in(site: Site) -> None:
         welcome = hello(ws, site.tokens["东门"], site.meetings["draft"])
         assert welcome["meeting"]["window_open"] is False  # window times say open; state not
         seen = send_until(ws, [frame(i, site.hu) for i in range(3)])
-    assert [m["faces"][0]["state"] for m in seen] == ["matching", "not_open", "matching"]
+    assert [main_state(m) for m in seen] == ["matching", "not_open", "matching"]
     assert site.rows() == []
 
 
@@ -199,7 +208,7 @@ def test_a_meeting_closed_after_hello_takes_no_more_check_ins(site: Site, kind: 
     with site.client.websocket_connect("/ws/kiosk") as ws:
         hello(ws, site.tokens["西门"], site.meetings["now"])
         [first] = send_until(ws, frames[:1])
-        assert first["faces"][0]["state"] == "matching"
+        assert main_state(first) == "matching"
         site.change(
             lambda s: service.close_window(
                 s, meeting=s.get(Meeting, site.meetings["now"]), actor=Actor.cli()
@@ -218,7 +227,7 @@ def test_a_token_revoked_mid_connection_stops_the_next_frame(site: Site) -> None
     with site.client.websocket_connect("/ws/kiosk") as ws:
         hello(ws, site.tokens["东门"], site.meetings["now"])
         [first] = send_until(ws, [frame(0, site.hu)])
-        assert first["faces"][0]["state"] == "matching"
+        assert main_state(first) == "matching"
         site.change(lambda s: revoke_kiosk(s, name="东门"))
         ws.send_bytes(frame(1, site.hu))  # this frame would have checked him in
         info = closed(ws)
@@ -288,7 +297,7 @@ def test_a_second_connection_with_the_same_token_replaces_the_first(site: Site) 
             info = closed(first)
             assert info.code == 4409 and "replaced" in info.reason
             [result] = send_until(second, [frame(0, site.hu)])
-            assert result["faces"][0]["state"] == "matching"
+            assert main_state(result) == "matching"
             # Another server process admits a third connection (a new id in the database):
             site.change(lambda s: s.get(Kiosk, 1).__setattr__("connection", "elsewhere"))
             second.send_bytes(frame(1, site.hu))
@@ -341,12 +350,12 @@ def test_a_sheet_of_four_deputies_photos_checks_in_one(
             seen = send_until(ws, [frame(i, data) for i in range(5)])
     checkins = [m["person"]["number"] for m in seen if m["type"] == "checkin"]
     results = [m for m in seen if m["type"] == "result"]
-    assert all(len(r["faces"]) == 4 for r in results)
+    assert all(len(r["faces"]) >= 4 for r in results)
     if policy == "all":  # the site chose it: every matched face checks in
         assert sorted(checkins) == ["000", "001", "002", "003"]
         return
     assert checkins == ["002"]  # the largest face, closest to the camera
     for r in results:
         others = [f for f in r["faces"] if f["state"] == "rejected"]
-        assert len(others) == 3
+        assert len(others) == len(r["faces"]) - 1  # all but the largest, unmatched
         assert all(f["reason"] == "multiple_faces" and f["person"] is None for f in others)
