@@ -61,7 +61,8 @@ def keyring(settings: Settings) -> list[str]:
     """The secrets templates are decrypted with; the first one encrypts."""
     if settings.secret_key is not None:
         return [settings.secret_key.get_secret_value()]
-    current = settings.resolved_secret()
+    # Read directly when present: this runs before every encryption (see template_cipher).
+    current = _read(settings.data_dir / KEY_FILE) or settings.resolved_secret()
     pending = _read(settings.data_dir / NEXT_FILE)
     return [pending, current] if pending and pending != current else [current]
 
