@@ -136,7 +136,9 @@ def buffered(jpeg: bytes, at: datetime, n: int = 2) -> list[bytes]:
 
 
 @pytest.mark.parametrize(
-    "stamp", [datetime(1999, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)]
+    "stamp",
+    [datetime(1999, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)],
+    ids=["1999-01-01", "2030-01-01"],
 )
 def test_an_impossible_capture_time_is_recorded_as_the_arrival_time(
     site: Site, stamp: datetime
