@@ -160,6 +160,17 @@ class Settings(BaseSettings):
     max_buffered_frames: int = Field(
         500, ge=1, le=100_000, description="Offline (buffered) frames queued per kiosk"
     )
+    max_buffered_bytes: int = Field(
+        16_000_000,
+        ge=100_000,
+        description="Bytes of offline (buffered) frames queued per kiosk connection; a kiosk "
+        "that sends more waits (the socket is not read) until the queue drains",
+    )
+    kiosk_faces: Literal["largest", "all"] = Field(
+        "largest",
+        description="Faces in one kiosk frame that may check in: the largest (closest to the "
+        "camera) only, the others are reported without identity and not encoded; or all",
+    )
     hello_timeout_s: float = Field(
         10.0, ge=0.1, le=300.0, description="Seconds a kiosk has to send hello after connecting"
     )
@@ -226,11 +237,13 @@ class Settings(BaseSettings):
         return v
 
     def ensure_data_dir(self) -> Path:
-        """Create the data folder if needed and check it is writable."""
+        """Create the data folder (0700: only the service reads it) and check it is writable."""
         from checkin.errors import ConfigError
 
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.data_dir.stat().st_mode & 0o077:  # the key and the database live here
+                self.data_dir.chmod(0o700)
             probe = self.data_dir / ".write-test"
             probe.write_text("ok")
             probe.unlink()

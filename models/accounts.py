@@ -39,6 +39,8 @@ class User(TimestampMixin, Base):
 
 
 class Kiosk(TimestampMixin, Base):
+    """A kiosk token, bound to the body whose meetings it may check people in at."""
+
     __tablename__ = "kiosks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,6 +49,12 @@ class Kiosk(TimestampMixin, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of a random token
     revoked_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
+    # None (kiosks registered before binding existed): refused until bound to a body.
+    body_id: Mapped[int | None] = mapped_column(ForeignKey("bodies.id", ondelete="SET NULL"))
+    # The end of its latest connection (the last message received on it): a buffered frame
+    # is believed only if captured between this and the start of the next connection.
+    disconnected_at: Mapped[datetime | None]
+    connection: Mapped[str | None] = mapped_column(String(32))  # the current connection's id
 
 
 class AuditEvent(Base):

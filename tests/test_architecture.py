@@ -20,6 +20,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
         "checkin.audit",
         "checkin.stored_settings",
         "checkin.runtime",
+        "checkin.keys",
+        "checkin.lifeline",
     ),
     ("kiosk_client",),
     ("checkin.faces",),

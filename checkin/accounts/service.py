@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
-from models import Kiosk, Role, User, utcnow
+from models import Body, Kiosk, Role, User, utcnow
 
 TOKEN_MAX_AGE_S = 12 * 3600
 PASSWORD_MIN_CHARS = 10
@@ -345,15 +345,36 @@ def hash_kiosk_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def register_kiosk(session: Session, *, name: str, venue: str | None = None) -> tuple[Kiosk, str]:
-    """Create a kiosk and return it with its token (shown once, stored hashed)."""
+def register_kiosk(
+    session: Session, *, name: str, body_id: int, venue: str | None = None
+) -> tuple[Kiosk, str]:
+    """Create a kiosk serving one body's meetings; returns it with its token (shown once,
+    stored hashed)."""
+    _check_body(session, body_id)
     if session.scalar(select(Kiosk).where(Kiosk.name == name)) is not None:
         raise Conflict(f"kiosk {name!r} already exists")
     token = "bk_" + secrets.token_urlsafe(32)
-    kiosk = Kiosk(name=name, venue=venue, token_hash=hash_kiosk_token(token))
+    kiosk = Kiosk(name=name, venue=venue, token_hash=hash_kiosk_token(token), body_id=body_id)
     session.add(kiosk)
     session.flush()
     return kiosk, token
+
+
+def bind_kiosk(session: Session, *, name: str, body_id: int) -> Kiosk:
+    """Make a kiosk serve another body's meetings (its open connections end at their next
+    frame); kiosks registered before binding existed must be bound before they serve."""
+    _check_body(session, body_id)
+    kiosk = session.scalar(select(Kiosk).where(Kiosk.name == name))
+    if kiosk is None:
+        raise NotFound(f"no kiosk named {name!r}")
+    kiosk.body_id = body_id
+    session.flush()
+    return kiosk
+
+
+def _check_body(session: Session, body_id: int) -> None:
+    if session.get(Body, body_id) is None:
+        raise NotFound(f"没有这个会议机构 (no body {body_id})")
 
 
 def revoke_kiosk(session: Session, *, name: str) -> Kiosk:

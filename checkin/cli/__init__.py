@@ -17,6 +17,7 @@ from checkin.cli.bench import bench_app, calibrate
 from checkin.cli.enroll import deputy_app, enroll_app, identify
 from checkin.cli.kiosks import kiosk_app
 from checkin.cli.meetings import body_app, meeting_app, report_app
+from checkin.cli.secret import secret_app
 from checkin.cli.terms import deputy_mandate, report_deputy, report_term, session_app, term_app
 from checkin.cli.users import user_app
 from checkin.errors import BaodaoError
@@ -48,6 +49,7 @@ app.add_typer(enroll_app, name="enroll")
 app.add_typer(deputy_app, name="deputy")
 app.command("identify")(identify)
 app.add_typer(bench_app, name="bench")
+app.add_typer(secret_app, name="secret")
 app.command("calibrate")(calibrate)
 
 

@@ -18,7 +18,7 @@ from checkin.runtime import Runtime, open_runtime
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob, PhotoOutcome
 from enrollment.roster import RosterRow, read_roster
-from models.db import session_scope
+from models.db import scrub, session_scope
 
 enroll_app = typer.Typer(
     help="Enrol deputies' faces: roster import, photos, look-alikes.", no_args_is_help=True
@@ -199,6 +199,7 @@ def remove(number: str = typer.Argument(..., help="代表编号")) -> None:
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
         deleted = service.remove_face_data(session, number=number, actor=Actor.cli())
+    scrub(rt.engine)  # the deleted templates' bytes leave the WAL too
     typer.echo(f"已删除代表 {number} 的 {deleted} 个人脸模板；代表信息和出勤记录保留。")
 
 

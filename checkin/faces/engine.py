@@ -226,6 +226,9 @@ class FrameJob:
     skip_boxes: tuple[Box, ...] = ()
     skip_iou: float = 0.3
     regions: tuple[Box, ...] = ()  # search only around these boxes (empty: whole frame)
+    # Gate and encode only the largest face (closest to the camera); the others get reason
+    # multiple_faces and no encoding, so one person at most checks in per frame.
+    largest_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,11 @@ class FrameAnalysis:
     seconds: float = 0.0  # CPU time spent on the frame
 
 
+def _area(box: Box) -> int:
+    top, right, bottom, left = box
+    return (bottom - top) * (right - left)
+
+
 def analyze_frame(job: FrameJob) -> FrameAnalysis:
     """Decode, detect at the kiosk scale, gate and encode one frame (runs in a worker)."""
     started = time.process_time()
@@ -251,7 +259,12 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
     except UnreadableImage as exc:  # ImageTooLarge is a subclass
         return FrameAnalysis((), exc.code, time.process_time() - started)
     faces: list[DetectedFace] = []
-    for box in detect_frame(image, min_face_px=job.min_face_px, regions=job.regions):
+    boxes = detect_frame(image, min_face_px=job.min_face_px, regions=job.regions)
+    largest = max(boxes, key=_area, default=None)
+    for box in boxes:
+        if job.largest_only and box is not largest:
+            faces.append(DetectedFace(box, "multiple_faces", None))
+            continue
         if any(iou(box, s) >= job.skip_iou for s in job.skip_boxes):
             faces.append(DetectedFace(box, None, None, skipped=True))
             continue

@@ -27,7 +27,8 @@ class MeetingGallery:
     roster: Gallery  # templates of the people on the roster
     everyone: Gallery  # templates of every seated, enrolled person (roster included)
     lookalikes: frozenset[int]  # person ids in a look-alike pair
-    persons: dict[int, Person]  # every person in `everyone`, for display
+    # Roster people only: a kiosk never learns the name of anyone off the meeting's roster.
+    persons: dict[int, Person]
     fingerprint: Fingerprint
 
 
@@ -82,12 +83,10 @@ def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> M
     for deputy, encoding in enrolled_templates(session, cipher):
         everyone.append((deputy.id, encoding))
         role = roles.get(deputy.id)
-        persons[deputy.id] = Person(
-            id=deputy.id,
-            number=deputy.number,
-            name=deputy.name,
-            role=role.value if role is not None else "deputy",
-        )
+        if role is not None:
+            persons[deputy.id] = Person(
+                id=deputy.id, number=deputy.number, name=deputy.name, role=role.value
+            )
     pairs = session.execute(select(LookalikePair.deputy_a_id, LookalikePair.deputy_b_id)).all()
     return MeetingGallery(
         meeting_id=meeting_id,

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from checkin.accounts.service import TokenSigner
+from checkin.keys import template_cipher
 from checkin.meetings.events import EventBus
 from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
@@ -18,7 +19,6 @@ from checkin.web import errors, kiosk_socket, live, pages
 from checkin.web.api import accounts, deputies, meetings, terms
 from checkin.web.errors import error_body
 from checkin.web.gate import Gate
-from models.crypto import TemplateCipher
 from models.db import (
     DatabaseError,
     current_revision,
@@ -69,7 +69,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     app.state.signer = TokenSigner(secret)
-    app.state.cipher = TemplateCipher(secret)
+    app.state.cipher = template_cipher(settings)  # follows `baodao secret rotate`
     app.state.events = EventBus()  # publish only after the change is committed
     app.state.live = live.LiveHub(app.state.sessions, settings)
     app.state.events.subscribe(app.state.live.on_event)

@@ -60,13 +60,19 @@ class PasswordReset(BaseModel):
 
 class KioskCreate(BaseModel):
     name: str = Field(min_length=1, max_length=80)
+    body_id: Int64 = Field(ge=1, description="the body whose meetings it serves")
     venue: str | None = Field(None, max_length=200)
+
+
+class KioskUpdate(BaseModel):
+    body_id: Int64 = Field(ge=1)
 
 
 class KioskRead(BaseModel):
     id: int
     name: str
     venue: str | None
+    body_id: int | None  # None: registered before binding; refused until bound
     revoked: bool
 
 
@@ -85,7 +91,9 @@ def _user_read(user: User) -> UserRead:
 
 
 def _kiosk_read(k: Kiosk) -> KioskRead:
-    return KioskRead(id=k.id, name=k.name, venue=k.venue, revoked=k.revoked_at is not None)
+    return KioskRead(
+        id=k.id, name=k.name, venue=k.venue, body_id=k.body_id, revoked=k.revoked_at is not None
+    )
 
 
 def _actor(user: User) -> audit.Actor:
@@ -259,14 +267,30 @@ def list_kiosks(_: AdminUser, session: SessionDep) -> list[KioskRead]:
 @router.post("/kiosks", status_code=201)
 def register_kiosk(body: KioskCreate, admin: AdminUser, session: SessionDep) -> KioskCreated:
     """Register a kiosk; the token is in this response only."""
-    kiosk, token = accounts.register_kiosk(session, name=body.name, venue=body.venue)
+    kiosk, token = accounts.register_kiosk(
+        session, name=body.name, body_id=body.body_id, venue=body.venue
+    )
     audit.record(
         session,
         actor=_actor(admin),
         action="kiosk.register",
-        detail={"kiosk": kiosk.name},
+        detail={"kiosk": kiosk.name, "body_id": kiosk.body_id},
     )
     return KioskCreated(**_kiosk_read(kiosk).model_dump(), token=token)
+
+
+@router.patch("/kiosks/{name}")
+def bind_kiosk(name: str, body: KioskUpdate, admin: AdminUser, session: SessionDep) -> KioskRead:
+    """Bind a kiosk to the body whose meetings it serves (open connections end at their
+    next frame if the new body does not hold their meeting)."""
+    kiosk = accounts.bind_kiosk(session, name=name, body_id=body.body_id)
+    audit.record(
+        session,
+        actor=audit.Actor(admin.username, user_id=admin.id),
+        action="kiosk.bind",
+        detail={"kiosk": kiosk.name, "body_id": kiosk.body_id},
+    )
+    return _kiosk_read(kiosk)
 
 
 @router.delete("/kiosks/{name}")

@@ -19,6 +19,7 @@ from checkin.web.deps import AdminUser, SessionDep, StaffUser
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob
 from models import Deputy, DeputyStatus
+from models.db import scrub
 
 router = APIRouter(prefix="/api", tags=["deputies"])
 MAX_PHOTOS_PER_UPLOAD = 20
@@ -239,6 +240,7 @@ def delete_face_data(
     """Delete a deputy's face data; the deputy and attendance history stay."""
     deleted = service.remove_face_data(session, number=number, actor=_actor(admin))
     session.commit()
+    scrub(request.app.state.engine)  # the deleted templates' bytes leave the WAL too
     request.app.state.events.publish(GalleryChanged())
     return {"number": number, "templates_deleted": deleted}
 
