@@ -53,8 +53,11 @@ def test_no_password_or_token_reaches_the_serve_output(tmp_path: Path) -> None:
         )
         token = r.json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
+        body = httpx.post(server.url + "/api/bodies", json={"name": "某镇人大"}, headers=bearer)
         kiosk_token = httpx.post(
-            server.url + "/api/kiosks", json={"name": "东门"}, headers=bearer
+            server.url + "/api/kiosks",
+            json={"name": "东门", "body_id": body.json()["id"]},
+            headers=bearer,
         ).json()["token"]
         # tokens where logs see them: in URLs (HTTP and WebSocket), headers, cookies
         httpx.get(server.url + f"/api/auth/me?token={token}", headers=bearer)

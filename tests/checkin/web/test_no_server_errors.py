@@ -90,10 +90,10 @@ def served(engine: Engine, tmp_path: Path) -> Iterator[Server]:
         yield server
 
 
-CREATES = {
+CREATES: dict[str, tuple[str, dict[str, Any]]] = {
     "body": ("/api/bodies", {"name": "青山镇第十八届人民代表大会"}),
     "deputy": ("/api/deputies", {"number": "D001", "name": "张伟"}),
-    "kiosk": ("/api/kiosks", {"name": "东门"}),
+    "kiosk": ("/api/kiosks", {"name": "东门", "body_id": 1}),  # the body made just above
     "user": ("/api/users", {"username": "wang", "password": "temporary-pass-1", "role": "admin"}),
 }
 
@@ -102,7 +102,7 @@ CREATES = {
 def test_twenty_parallel_creates_of_the_same_thing_are_one_201_and_409s(served: Server) -> None:
     headers = served.login("admin", PASSWORD)
 
-    def create(path: str, body: dict[str, str], barrier: threading.Barrier, out: list[Any]) -> None:
+    def create(path: str, body: dict[str, Any], barrier: threading.Barrier, out: list[Any]) -> None:
         with httpx.Client(base_url=served.url, headers=headers, timeout=60) as client:
             barrier.wait()
             out.append(client.post(path, json=body))
