@@ -52,3 +52,19 @@ class Unauthorized(BaodaoError):
 
 class Forbidden(BaodaoError):
     code = "forbidden"
+
+
+class PasswordChangeRequired(Forbidden):
+    """The account's password was chosen by someone else and must be changed first."""
+
+    code = "password_change_required"
+
+
+class TooManyAttempts(BaodaoError):
+    """Too many wrong passwords: wait `retry_after` seconds."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

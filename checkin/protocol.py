@@ -26,6 +26,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+# An integer that fits the database's 64-bit integer columns (ids in messages and in the
+# REST API): anything larger is refused by validation instead of overflowing the driver.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
 PROTOCOL_VERSION = 1
 _HEADER_LEN = struct.Struct(">I")
 MAX_HEADER_BYTES = 4096
@@ -34,9 +38,12 @@ MAX_HEADER_BYTES = 4096
 class CloseCode(IntEnum):
     """WebSocket close codes the server uses; the kiosk treats 44xx as 'do not retry as is'."""
 
-    BAD_TOKEN = 4401  # unknown or revoked kiosk token
-    UNKNOWN_MEETING = 4404  # meeting id not found (or closed for good)
+    BAD_TOKEN = 4401  # unknown or revoked kiosk token (checked at hello and every frame)
+    # not allowed here: a browser page of a foreign origin, or a kiosk not bound to the body
+    FORBIDDEN = 4403
+    UNKNOWN_MEETING = 4404  # meeting id not found, or closed (checked at hello and every frame)
     HELLO_TIMEOUT = 4408  # no hello within the time limit
+    REPLACED = 4409  # a newer connection with the same kiosk token took over
     PROTOCOL = 4400  # repeated protocol violations
 
 
@@ -45,8 +52,10 @@ class FaceState(StrEnum):
     MATCHING = "matching"  # agrees with someone, waiting for more frames
     CONFIRMED = "confirmed"  # checked in by this frame
     ALREADY = "already"  # was checked in before (checked_in_at says when)
-    NOT_ON_ROSTER = "not_on_roster"  # an enrolled person who is not on this meeting's roster
-    REJECTED = "rejected"  # not usable: reason says why (face_too_small, too_blurry, …)
+    NOT_ON_ROSTER = "not_on_roster"  # an enrolled person off this meeting's roster (no name)
+    # not usable: reason says why (face_too_small, too_blurry, …; multiple_faces: not the
+    # largest face of the frame, which alone is matched by default)
+    REJECTED = "rejected"
     NOT_OPEN = "not_open"  # recognised, but the check-in window is not open
 
 
@@ -65,13 +74,13 @@ class _Msg(BaseModel):
 class Hello(_Msg):
     type: Literal["hello"] = "hello"
     token: str = Field(min_length=1, max_length=200)
-    meeting_id: int
+    meeting_id: Int64
     client: str = Field("", max_length=100)
 
 
 class Ack(_Msg):
     type: Literal["ack"] = "ack"
-    checkin_id: int
+    checkin_id: Int64
 
 
 class Ping(_Msg):
@@ -83,10 +92,11 @@ kiosk_message = TypeAdapter(KioskMessage)
 
 
 class FrameHeader(_Msg):
-    frame_id: int = Field(ge=0)
+    frame_id: int = Field(ge=0, le=2**63 - 1)
     captured_at: datetime
     # True for frames captured while the server was unreachable and uploaded afterwards:
-    # the server processes every one of them (no dropping) and records the capture time.
+    # the server processes every one of them (no dropping) and records the capture time
+    # when it lies inside the kiosk's outage (else the arrival time; see the README).
     buffered: bool = False
 
 
@@ -119,7 +129,7 @@ class FaceResult(_Msg):
     state: FaceState
     progress: float = 0.0  # matching: agreeing frames / frames needed
     reason: str | None = None  # rejected: a quality reason code
-    person: Person | None = None
+    person: Person | None = None  # only ever someone on the meeting's roster
     checked_in_at: datetime | None = None  # already / confirmed
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from checkin import stored_settings
 from checkin.errors import ConfigError
+from checkin.keys import template_cipher
 from checkin.settings import Settings
 from models import ConfigValue
 from models.crypto import TemplateCipher
@@ -61,5 +62,5 @@ def open_runtime(settings: Settings | None = None, *, migrate: bool = True) -> R
         settings=settings,
         engine=engine,
         sessions=sessions,
-        cipher=TemplateCipher(settings.resolved_secret()),
+        cipher=template_cipher(settings),
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "baodao", ""}
 
@@ -118,6 +118,38 @@ class Settings(BaseSettings):
     max_frame_pixels: int = Field(
         4_000_000, ge=10_000, description="Largest kiosk frame size (width × height)"
     )
+    max_json_bytes: int = Field(
+        1_000_000,
+        ge=10_000,
+        description="Largest request body of every route without its own limit (JSON, forms); "
+        "photo uploads may carry 20 × max_image_bytes",
+    )
+    max_import_bytes: int = Field(
+        1_000_000_000,
+        ge=1_000_000,
+        description="Largest request body of a bulk import (roster + ZIP of photos)",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Other origins (scheme://host[:port], comma-separated) whose pages may use "
+        "the session cookie and the WebSockets; the server's own origin is always allowed",
+    )
+    login_max_failures: int = Field(
+        5, ge=1, le=100, description="Wrong passwords in a row before an account is locked"
+    )
+    login_lockout_seconds: int = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="How long a locked account (and a throttled address) waits",
+    )
+    login_address_max_failures: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Wrong passwords from one address within login_lockout_seconds before it "
+        "is throttled (any account, known or not)",
+    )
     timezone: str = Field(
         "Asia/Shanghai", description="Time zone for times shown on pages, sheets and the CLI"
     )
@@ -163,6 +195,17 @@ class Settings(BaseSettings):
     max_buffered_frames: int = Field(
         500, ge=1, le=100_000, description="Offline (buffered) frames queued per kiosk"
     )
+    max_buffered_bytes: int = Field(
+        16_000_000,
+        ge=100_000,
+        description="Bytes of offline (buffered) frames queued per kiosk connection; a kiosk "
+        "that sends more waits (the socket is not read) until the queue drains",
+    )
+    kiosk_faces: Literal["largest", "all"] = Field(
+        "largest",
+        description="Faces in one kiosk frame that may check in: the largest (closest to the "
+        "camera) only, the others are reported without identity and not encoded; or all",
+    )
     hello_timeout_s: float = Field(
         10.0, ge=0.1, le=300.0, description="Seconds a kiosk has to send hello after connecting"
     )
@@ -184,6 +227,14 @@ class Settings(BaseSettings):
         "this are listed as look-alikes after enrollment",
     )
 
+    session_absence_rule: Literal["any_plenary", "all_plenaries", "majority"] = Field(
+        "any_plenary",
+        description="When a deputy who missed plenaries did not attend the session (代表法 §49): "
+        "any_plenary = attended none of its plenaries, with at least one missed without leave; "
+        "all_plenaries = missed any plenary without leave; majority = missed more than half "
+        "of them without leave",
+    )
+
     @model_validator(mode="after")
     def _model_defaults(self) -> Settings:
         """Per-model defaults for the settings not set explicitly (they stay "not set")."""
@@ -199,6 +250,22 @@ class Settings(BaseSettings):
             v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16
         ):
             raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
+        return v
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = [part for part in v.split(",") if part.strip()]
+        if isinstance(v, list | tuple):
+            out = []
+            for item in v:
+                origin = str(item).strip().rstrip("/").lower()
+                scheme, _, host = origin.partition("://")
+                if scheme not in ("http", "https") or not host or "/" in host:
+                    raise ValueError(f"{item!r} is not an origin like https://host[:port]")
+                out.append(origin)
+            return out
         return v
 
     @field_validator("timezone")
@@ -225,11 +292,13 @@ class Settings(BaseSettings):
         return new
 
     def ensure_data_dir(self) -> Path:
-        """Create the data folder if needed and check it is writable."""
+        """Create the data folder (0700: only the service reads it) and check it is writable."""
         from checkin.errors import ConfigError
 
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.data_dir.stat().st_mode & 0o077:  # the key and the database live here
+                self.data_dir.chmod(0o700)
             probe = self.data_dir / ".write-test"
             probe.write_text("ok")
             probe.unlink()

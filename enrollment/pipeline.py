@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -21,6 +20,7 @@ import numpy as np
 from checkin.faces import engine as fe
 from checkin.faces.engine import REASONS, Box, FaceEngineError, ModelFileError
 from checkin.faces.metric import Metric, pairwise
+from checkin.lifeline import process_pool
 from checkin.recognition.decision import Candidate, Gallery, decide
 
 logger = logging.getLogger(__name__)
@@ -150,9 +150,9 @@ def default_workers() -> int:
 
 
 def make_pool(workers: int, *, fork: bool = True) -> ProcessPoolExecutor:
-    """A process pool; `fork=False` (spawn) for threaded parents such as the web server."""
-    ctx = multiprocessing.get_context("fork" if fork else "spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    """A process pool whose workers die with this process; `fork=False` (spawn) for
+    threaded parents such as the web server."""
+    return process_pool(workers, fork=fork)
 
 
 def run_jobs(

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from checkin import audit
 from checkin.audit import Actor
-from checkin.errors import NotFound
+from checkin.errors import InvalidInput, NotFound
 from checkin.faces import engine as fe
 from checkin.faces.metric import distances
 from checkin.faces.model import INFO, info
@@ -238,14 +239,25 @@ def _row_fields(row: RosterRow) -> dict[str, str | None]:
     return {k: getattr(row, k) for k in DEPUTY_FIELDS}
 
 
-def retire(session: Session, *, number: str, actor: Actor) -> Deputy:
-    """Mark a deputy retired (term ended): out of galleries and look-alikes, history kept."""
+def retire(session: Session, *, number: str, actor: Actor, at: datetime | None = None) -> Deputy:
+    """Mark a deputy retired (mandate ended `at`, default now): out of galleries and
+    look-alikes, history kept. Given `at` again, it corrects the date of the retirement."""
     deputy = get_deputy(session, number=number)
-    if deputy.status != DeputyStatus.RETIRED:
+    if at is not None and at.tzinfo is None:
+        raise InvalidInput("时间必须带时区 (times need a time zone)")
+    if at is not None and deputy.elected_at is not None and at <= deputy.elected_at:
+        raise InvalidInput("离任时间须晚于当选时间 (retired before being elected)")
+    if deputy.status != DeputyStatus.RETIRED or (at is not None and at != deputy.retired_at):
         deputy.status = DeputyStatus.RETIRED
-        deputy.retired_at = utcnow()
+        deputy.retired_at = at or utcnow()
         _drop_lookalikes(session, deputy.id)
-        audit.record(session, actor=actor, action="deputy.retire", deputy_id=deputy.id)
+        audit.record(
+            session,
+            actor=actor,
+            action="deputy.retire",
+            deputy_id=deputy.id,
+            detail={"at": deputy.retired_at.isoformat()},
+        )
     return deputy
 
 

@@ -35,7 +35,8 @@ class FontMissing(KioskError):
 
 
 class ServerRefused(KioskError):
-    """The server refused this kiosk for good (bad token, unknown meeting): never retried."""
+    """The server refused this kiosk for good (bad token, not bound, unknown or closed meeting,
+    replaced by another kiosk with the same token): never retried."""
 
     code = "server_refused"
 

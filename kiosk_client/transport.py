@@ -94,6 +94,12 @@ _REFUSALS = {
         "unknown_meeting",
         "服务器上没有这个会议（会议编号错误或会议已结束）",
     ),
+    CloseCode.FORBIDDEN: (
+        "not_bound",
+        "本报到机不属于该会议的会议机构，请管理员用 baodao kiosk bind 绑定",
+    ),
+    # Another kiosk PC uses the same token: only the newest connection is served.
+    CloseCode.REPLACED: ("replaced", "同一令牌已在另一台报到机上连接，本机停止运行"),
 }
 
 
@@ -139,7 +145,7 @@ class WebSocketTransport:
         self._ws: ClientConnection | None = None
 
     async def connect(self) -> Welcome:
-        """Open, say hello, wait for welcome; ServerRefused for a 4401/4404 close."""
+        """Open, say hello, wait for welcome; ServerRefused for a 4401/4403/4404/4409 close."""
         await self.close()
         try:
             ws = await connect(
@@ -230,5 +236,6 @@ class WebSocketTransport:
 
 
 def _ended(exc: ConnectionClosed) -> ServerRefused | ConnectionLost:
-    """What a closed connection means to the kiosk: refused for good (4401/4404), or lost."""
+    """What a closed connection means to the kiosk: refused for good (4401/4403/4404/4409), or
+    lost."""
     return _refusal(exc) or ConnectionLost(_describe(exc))

@@ -8,12 +8,14 @@ from models.meetings import (
     BodyKind,
     CheckinMethod,
     Meeting,
+    MeetingKind,
     MeetingState,
     QuorumRule,
     RosterEntry,
     RosterRole,
 )
 from models.people import Deputy, DeputyStatus, FaceTemplate, LookalikePair, PersonKind
+from models.terms import CongressSession, Term
 
 __all__ = [
     "Attendance",
@@ -23,18 +25,21 @@ __all__ = [
     "BodyKind",
     "CheckinMethod",
     "ConfigValue",
+    "CongressSession",
     "Deputy",
     "DeputyStatus",
     "FaceTemplate",
     "Kiosk",
     "LookalikePair",
     "Meeting",
+    "MeetingKind",
     "MeetingState",
     "PersonKind",
     "QuorumRule",
     "Role",
     "RosterEntry",
     "RosterRole",
+    "Term",
     "User",
     "utcnow",
 ]

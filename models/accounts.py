@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String
+from sqlalchemy import JSON, Enum, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TimestampMixin, utcnow
@@ -27,9 +27,20 @@ class User(TimestampMixin, Base):
         Enum(Role, native_enum=False, length=20, values_callable=lambda x: [m.value for m in x])
     )
     active: Mapped[bool] = mapped_column(default=True)
+    # Set for passwords someone else chose (the first admin's, an admin's reset): every API
+    # but change-password, logout and me answers 403 until the owner picks their own.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Signed into every session token; bumping it (logout, deactivation, password change)
+    # revokes every token issued before.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Consecutive wrong passwords and the lock they caused (shared by every serve process).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
 
 
 class Kiosk(TimestampMixin, Base):
+    """A kiosk token, bound to the body whose meetings it may check people in at."""
+
     __tablename__ = "kiosks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +49,12 @@ class Kiosk(TimestampMixin, Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of a random token
     revoked_at: Mapped[datetime | None]
     last_seen_at: Mapped[datetime | None]
+    # None (kiosks registered before binding existed): refused until bound to a body.
+    body_id: Mapped[int | None] = mapped_column(ForeignKey("bodies.id", ondelete="SET NULL"))
+    # The end of its latest connection (the last message received on it): a buffered frame
+    # is believed only if captured between this and the start of the next connection.
+    disconnected_at: Mapped[datetime | None]
+    connection: Mapped[str | None] = mapped_column(String(32))  # the current connection's id
 
 
 class AuditEvent(Base):

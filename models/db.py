@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,25 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows (face templates) are overwritten with zeros, not left in free space.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal and -shm files take the
+    database file's mode), and tighten files an older version left readable to others."""
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise DatabaseError(f"cannot create database file {path}: {exc.strerror}") from exc
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.exists() and p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except OSError as exc:  # someone else's file: SQLite may still open it
+            logger.warning("cannot make %s private (0600): %s", p, exc.strerror)
 
 
 def make_engine(url: str) -> Engine:
@@ -45,17 +64,33 @@ def make_engine(url: str) -> Engine:
             if parsed.database and parsed.database != ":memory:":
                 folder = Path(parsed.database).parent
                 try:
-                    folder.mkdir(parents=True, exist_ok=True)
+                    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
                 except OSError as exc:
                     raise DatabaseError(
                         f"cannot create database folder {folder}: {exc.strerror}"
                     ) from exc
+                _private_sqlite_file(Path(parsed.database))
             engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 10})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(parsed, pool_pre_ping=True)
     except (ImportError, ArgumentError) as exc:
         raise DatabaseError(f"database URL {url!r} cannot be used: {exc}") from exc
+
+
+def scrub(engine: Engine) -> None:
+    """After deleting sensitive rows: fold SQLite's WAL into the database and empty it.
+
+    With `secure_delete` the deleted bytes are zeroed in the page; the WAL still holds older
+    copies of the page until this checkpoint truncates it. PostgreSQL keeps dead row versions
+    until VACUUM reuses them (the templates are encrypted either way).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    if busy:
+        logger.warning("WAL checkpoint after deleting face data was blocked by a reader")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

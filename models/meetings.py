@@ -36,6 +36,13 @@ class RosterRole(StrEnum):
     STAFF = "staff"
 
 
+class MeetingKind(StrEnum):
+    PLENARY = "plenary"  # 全体会议: decides a deputy's attendance of the session (§49)
+    PRESIDIUM = "presidium"  # 主席团会议
+    GROUP = "group"  # 代表团 / 小组会议
+    OTHER = "other"
+
+
 class CheckinMethod(StrEnum):
     FACE = "face"
     MANUAL = "manual"  # 手动补签到
@@ -71,6 +78,13 @@ class Meeting(TimestampMixin, Base):
     quorum_numerator: Mapped[int | None] = mapped_column(Integer)
     quorum_denominator: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[MeetingState] = mapped_column(_enum(MeetingState), default=MeetingState.DRAFT)
+    # The session (第N次会议) this meeting belongs to; None: a meeting outside any term record.
+    congress_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("congress_sessions.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[MeetingKind] = mapped_column(
+        _enum(MeetingKind), default=MeetingKind.PLENARY, server_default=MeetingKind.PLENARY.value
+    )
 
     body: Mapped[Body] = relationship()
 

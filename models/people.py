@@ -56,6 +56,10 @@ class Deputy(TimestampMixin, Base):
     body_id: Mapped[int | None] = mapped_column(ForeignKey("bodies.id", ondelete="SET NULL"))
     face_subject: Mapped[str] = mapped_column(String(32), unique=True, default=_new_subject)
     retired_at: Mapped[datetime | None]
+    # Mandate start (补选 by-election); None: since the term began. With retired_at it bounds
+    # the meetings a deputy is expected at in the term record.
+    elected_at: Mapped[datetime | None]
+    delegation: Mapped[str | None] = mapped_column(String(100))  # 代表团 (sheets group by it)
 
 
 class FaceTemplate(Base):

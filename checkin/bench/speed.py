@@ -177,7 +177,7 @@ def _prepare(
 ) -> tuple[dict[str, str], list[int], list[str]]:
     """A fresh database with the deputy enrolled, `meetings` meetings and `kiosks` kiosks."""
     from checkin.accounts.service import register_kiosk
-    from models import Body, Deputy, FaceTemplate, Meeting, RosterEntry
+    from models import Body, Deputy, FaceTemplate, Meeting, MeetingState, RosterEntry
     from models.crypto import TemplateCipher
     from models.db import make_engine, make_session_factory, session_scope, upgrade
 
@@ -208,13 +208,13 @@ def _prepare(
             m = Meeting(
                 body_id=body.id, title=f"会议{i}", starts_at=now + timedelta(hours=1),
                 window_opens_at=now - timedelta(hours=1),
-                window_closes_at=now + timedelta(hours=5),
+                window_closes_at=now + timedelta(hours=5), state=MeetingState.OPEN,
             )  # fmt: skip
             s.add(m)
             s.flush()
             s.add(RosterEntry(meeting_id=m.id, deputy_id=deputy.id))
             ids.append(m.id)
-        tokens = [register_kiosk(s, name=f"kiosk-{k}")[1] for k in range(kiosks)]
+        tokens = [register_kiosk(s, name=f"kiosk-{k}", body_id=body.id)[1] for k in range(kiosks)]
     engine.dispose()
     return env, ids, tokens
 

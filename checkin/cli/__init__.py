@@ -1,13 +1,15 @@
 """The `baodao` command: the front door that wires every command group; nothing imports it.
 
-One module per group: `meetings` (body, meeting, report), `kiosks`, `enroll` (enroll,
-deputy, identify), `bench` (bench, calibrate); `serve`, `db` and `user` live here.
+One module per group: `meetings` (body, meeting, report), `terms` (term, session, the term
+record's reports, deputy mandate), `kiosks`, `users`, `enroll` (enroll, deputy, identify),
+`bench` (bench, calibrate); `serve` and `db` live here.
 """
 
 from __future__ import annotations
 
-import getpass
+import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -15,10 +17,12 @@ from checkin.cli.bench import bench_app, calibrate
 from checkin.cli.enroll import deputy_app, enroll_app, identify
 from checkin.cli.kiosks import kiosk_app
 from checkin.cli.meetings import body_app, meeting_app, report_app
+from checkin.cli.secret import secret_app
+from checkin.cli.terms import deputy_mandate, report_deputy, report_term, session_app, term_app
+from checkin.cli.users import user_app
 from checkin.errors import BaodaoError
 from checkin.runtime import open_runtime
 from kiosk_client.cli import run as kiosk_run
-from models import Role
 from models.db import session_scope
 
 app = typer.Typer(
@@ -29,25 +33,24 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-user_app = typer.Typer(help="Staff accounts (admin, secretariat).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 kiosk_app.command("run")(kiosk_run)  # the kiosk program, beside register / revoke / list
 app.add_typer(kiosk_app, name="kiosk")
 app.add_typer(body_app, name="body")
 app.add_typer(meeting_app, name="meeting")
+app.add_typer(term_app, name="term")
+app.add_typer(session_app, name="session")
+report_app.command("term")(report_term)
+report_app.command("deputy")(report_deputy)
 app.add_typer(report_app, name="report")
+deputy_app.command("mandate")(deputy_mandate)
 app.add_typer(enroll_app, name="enroll")
 app.add_typer(deputy_app, name="deputy")
 app.command("identify")(identify)
 app.add_typer(bench_app, name="bench")
+app.add_typer(secret_app, name="secret")
 app.command("calibrate")(calibrate)
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one clear line to stderr; return the Exit to raise."""
-    typer.echo(f"baodao: {' '.join(message.split())}", err=True)
-    return typer.Exit(code)
 
 
 @app.command()
@@ -70,6 +73,8 @@ def serve(
     check_model(model)  # a missing or damaged model file: one line, exit 2
     with session_scope(rt.sessions) as session:
         password = ensure_admin(session)
+        if password is not None:  # written before the commit: no admin without its password
+            path = write_secret_file(rt.settings.data_dir / FIRST_PASSWORD_FILE, password)
         missing = missing_templates(session, model=model)
     if missing:
         typer.echo(
@@ -79,10 +84,24 @@ def serve(
         )
     if password is not None:
         typer.echo(
-            f"首次启动：已创建管理员账号 admin，一次性密码 / one-time admin password: {password}"
+            f"首次启动：已创建管理员账号 admin，一次性密码已写入 {path}（仅本机当前用户可读），"
+            "首次登录后必须修改密码。/ First start: account admin created; its one-time "
+            f"password is in {path} (mode 0600) and must be changed at the first login."
         )
     application = create_app(rt.settings, engine=rt.engine, warm_matcher=True)
     uvicorn.run(application, host=host, port=port, log_config=None, ws="websockets-sansio")
+
+
+FIRST_PASSWORD_FILE = "admin-initial-password.txt"
+
+
+def write_secret_file(path: Path, secret: str) -> Path:
+    """Write a secret readable by the owner only (0600, also when the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(secret + "\n")
+    return path.resolve()
 
 
 @db_app.command("upgrade")
@@ -94,37 +113,15 @@ def db_upgrade() -> None:
     typer.echo(f"database at revision {current_revision(rt.engine)}")
 
 
-@user_app.command("create")
-def user_create(
-    username: str,
-    role: Role = typer.Option(..., help="admin or secretariat"),
-) -> None:
-    """Create a staff account; the password is read from a prompt, or stdin when piped."""
-    from checkin import audit
-    from checkin.accounts import service as accounts
-
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat: ") != password:
-            raise fail("passwords differ")
-    else:
-        password = sys.stdin.readline().rstrip("\n")
-    rt = open_runtime()
-    with session_scope(rt.sessions) as session:
-        user = accounts.create_user(session, username=username, password=password, role=role)
-        audit.record(
-            session,
-            actor=audit.Actor.cli(),
-            action="user.create",
-            detail={"username": username, "role": role.value},
-        )
-    typer.echo(f"created {user.role.value} {user.username}")
-
-
 def main() -> None:
     """Entry point: typed errors become one line on stderr and exit code 2."""
+    from sqlalchemy.exc import IntegrityError
+
     try:
         app()
     except BaodaoError as exc:
         typer.echo(f"baodao: {' '.join(exc.message.split())}", err=True)
+        sys.exit(2)
+    except IntegrityError:  # a concurrent command or request created the same thing first
+        typer.echo("baodao: conflicts with existing data (created concurrently?)", err=True)
         sys.exit(2)

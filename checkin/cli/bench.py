@@ -1,9 +1,11 @@
-"""`baodao bench accuracy|speed|all` and `baodao calibrate`: thin commands over bench modules."""
+"""`baodao bench accuracy|speed|all|term` and `baodao calibrate`: thin commands over bench
+modules."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from checkin.errors import BaodaoError
 from checkin.faces.model import MODEL_NAMES, info
 from checkin.runtime import Runtime, load_settings, open_runtime
 from checkin.settings import Settings
-from models.db import session_scope
+from models.db import make_session_factory, session_scope
 
 logger = logging.getLogger(__name__)
 bench_app = typer.Typer(help="性能与准确率基准 (benchmarks)", no_args_is_help=True)
@@ -468,3 +470,81 @@ def run_all(
     (out / "report.md").write_text(report.render_report(accuracy, result))
     console.print(_speed_table(result))
     console.print(f"报告已写入 {out / 'report.md'}（另有 accuracy.png、accuracy.json、speed.json）")
+
+
+@bench_app.command("term")
+def term(
+    deputies: Annotated[int, typer.Option("--deputies", min=1, help="代表人数")] = 1300,
+    meetings: Annotated[int, typer.Option("--meetings", min=1, help="会议次数")] = 30,
+    sessions: Annotated[int, typer.Option("--sessions", min=1, help="次会议数")] = 6,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="每项重复次数（取中位数）")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象")] = False,
+) -> None:
+    """The term report at county size: page and XLSX against the plain query of its rows."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from checkin.accounts.service import create_user
+    from checkin.bench import term_report
+    from checkin.web.app import create_app
+    from models import Role
+    from models.db import make_engine, upgrade
+
+    with tempfile.TemporaryDirectory(prefix="baodao-term-bench-") as tmp:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp}/bench.db",
+            data_dir=Path(tmp) / "data",
+            secret_key="bench-secret-key-0123456789",
+            _env_file=None,
+        )
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        t0 = time.perf_counter()
+        term_id = term_report.seed(engine, deputies=deputies, meetings=meetings, sessions=sessions)
+        seeded_s = time.perf_counter() - t0
+        with session_scope(make_session_factory(engine)) as s:
+            create_user(s, username="bench", password="bench-password-1", role=Role.SECRETARIAT)
+        with TestClient(create_app(settings, engine=engine)) as client:
+            login = client.post(
+                "/api/auth/login", data={"username": "bench", "password": "bench-password-1"}
+            )
+            login.raise_for_status()
+
+            def fetch(path: str) -> bytes:
+                r = client.get(path)
+                r.raise_for_status()
+                return r.content
+
+            result = term_report.run(
+                engine, term_id, fetch=fetch, zone=settings.timezone, repeat=repeat
+            )
+        engine.dispose()
+    result["seed_s"] = round(seeded_s, 1)
+    result["command"] = (
+        f"baodao bench term --deputies {deputies} --meetings {meetings} --sessions {sessions}"
+        f" --repeat {repeat}"
+    )
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    table = Table(
+        title=f"届次出席报表：{result['deputies']} 名代表 × {result['meetings']} 次会议"
+        f"（{result['rows']} 行，中位数 of {repeat}）"
+    )
+    for col in ("", "秒", "CPU 秒", "× 基线"):
+        table.add_column(col, justify="right" if col else "left")
+    cpu = result["cpu_s"]
+    for label, key, cpu_key in (
+        ("基线：查询全部行 (plain query)", "baseline_query", "baseline_query"),
+        ("报表数据 (term_report)", "build", "build"),
+        ("页面 (GET …/report)", "page", "page"),
+        ("Excel (GET …/report.xlsx)", "xlsx", "xlsx"),
+    ):
+        seconds = result[f"{key}_s"]
+        ratio = seconds / result["baseline_query_s"]
+        table.add_row(label, f"{seconds:.3f}", f"{cpu[cpu_key]:.3f}", f"{ratio:.1f}")
+    console.print(table)
+    console.print(f"负载 (load average) {result['load_average']}，{result['cores']} 核")
+    verdict = "达到" if result["page_meets_goal"] else "未达到"
+    console.print(f"页面 {result['page_s']:.2f} s，目标 < {term_report.GOAL_S:.0f} s：{verdict}")

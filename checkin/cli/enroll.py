@@ -12,18 +12,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from checkin.audit import Actor
+from checkin.cli.terms import parse_when
 from checkin.faces.engine import UnreadableImage
 from checkin.faces.model import info
 from checkin.runtime import Runtime, open_runtime
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob, PhotoOutcome
 from enrollment.roster import RosterRow, read_roster
-from models.db import session_scope
+from models.db import scrub, session_scope
 
 enroll_app = typer.Typer(
     help="Enrol deputies' faces: roster import, photos, look-alikes.", no_args_is_help=True
 )
-deputy_app = typer.Typer(help="Deputies: list, show, retire.", no_args_is_help=True)
+deputy_app = typer.Typer(help="Deputies: list, show, retire, mandate.", no_args_is_help=True)
 
 STATUS_ZH = {"created": "新录入", "updated": "已更新", "unchanged": "无变化", "failed": "失败"}
 
@@ -213,6 +214,7 @@ def remove(number: str = typer.Argument(..., help="代表编号")) -> None:
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
         deleted = service.remove_face_data(session, number=number, actor=Actor.cli())
+    scrub(rt.engine)  # the deleted templates' bytes leave the WAL too
     typer.echo(f"已删除代表 {number} 的 {deleted} 个人脸模板；代表信息和出勤记录保留。")
 
 
@@ -367,11 +369,15 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
 
 
 @deputy_app.command("retire")
-def deputy_retire(number: str) -> None:
-    """Retire a deputy (term ended): removed from galleries, attendance history kept."""
+def deputy_retire(
+    number: str,
+    at: str | None = typer.Option(None, "--at", help="离任日期 (default now), e.g. 2025-12-31"),
+) -> None:
+    """Retire a deputy (mandate ended): removed from galleries, attendance history kept."""
     rt = open_runtime()
+    when = parse_when(at, "--at", rt.settings.timezone) if at is not None else None
     with session_scope(rt.sessions) as session:
-        service.retire(session, number=number, actor=Actor.cli())
+        service.retire(session, number=number, actor=Actor.cli(), at=when)
     typer.echo(f"代表 {number} 已离任。")
 
 

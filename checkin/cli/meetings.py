@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.errors import InvalidInput
-from checkin.meetings import reports, service
+from checkin.meetings import reports, service, terms
 from checkin.meetings.events import (
     CheckinUndone,
     DeputyCheckedIn,
@@ -29,7 +29,7 @@ from checkin.meetings.events import (
 )
 from checkin.meetings.status import MeetingStatus, status, to_json
 from checkin.runtime import Runtime, open_runtime
-from models import BodyKind, QuorumRule, RosterRole
+from models import BodyKind, MeetingKind, QuorumRule, RosterRole
 from models.db import session_scope
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ meeting_app = typer.Typer(
     help="Meetings: roster, window, leave, check-in, status.", no_args_is_help=True
 )
 roster_app = typer.Typer(help="Add or remove people on a meeting's roster.", no_args_is_help=True)
-report_app = typer.Typer(help="Reports: the attendance sheet.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Reports: a meeting's sheet, the term report, a deputy's record.", no_args_is_help=True
+)
 meeting_app.add_typer(roster_app, name="roster")
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON")
@@ -132,6 +134,8 @@ def meeting_create(
     closes_at: str | None = typer.Option(None, "--closes-at", help="Check-in window closes"),
     rule: QuorumRule = typer.Option(QuorumRule.TWO_THIRDS, help="two_thirds, majority or custom"),
     fraction: str | None = typer.Option(None, help="For --rule custom: p/q, e.g. 3/5"),
+    session_id: int | None = typer.Option(None, "--session", help="Session (第N次会议) id"),
+    kind: MeetingKind = typer.Option(MeetingKind.PLENARY, help="plenary, presidium, group, other"),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Create a meeting; the roster is the body's seated deputies."""
@@ -157,6 +161,11 @@ def meeting_create(
             denominator=denominator,
             actor=_actor(),
         )
+        m.kind = kind
+        if session_id is not None:
+            terms.attach_meeting(
+                session, congress_session_id=session_id, meeting_id=m.id, zone=zone, actor=_actor()
+            )
         session.flush()
         mid = m.id
     with rt.sessions() as session:

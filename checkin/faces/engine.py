@@ -235,6 +235,9 @@ class FrameJob:
     skip_boxes: tuple[Box, ...] = ()
     skip_iou: float = 0.3
     regions: tuple[Box, ...] = ()  # search only around these boxes (empty: whole frame)
+    # Gate and encode only the largest face (closest to the camera); the others get reason
+    # multiple_faces and no encoding, so one person at most checks in per frame.
+    largest_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,11 @@ def _points(face: Face) -> tuple[tuple[float, float], ...] | None:
     return tuple((round(float(x), 2), round(float(y), 2)) for x, y in face.landmarks)
 
 
+def _area(box: Box) -> int:
+    top, right, bottom, left = box
+    return (bottom - top) * (right - left)
+
+
 def analyze_frame(job: FrameJob) -> FrameAnalysis:
     """Decode, detect at the kiosk scale, gate and encode one frame (runs in a worker)."""
     started = time.process_time()
@@ -271,8 +279,13 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
         return FrameAnalysis((), exc.code, time.process_time() - started)
     m = face_model(job.model)
     faces: list[DetectedFace] = []
-    for face in m.detect_frame(image, min_face_px=job.min_face_px, regions=job.regions):
+    found = m.detect_frame(image, min_face_px=job.min_face_px, regions=job.regions)
+    largest = max(found, key=lambda f: _area(f.box), default=None)
+    for face in found:
         marks = _points(face)
+        if job.largest_only and face is not largest:
+            faces.append(DetectedFace(face.box, "multiple_faces", None, False, face.score, marks))
+            continue
         if any(iou(face.box, s) >= job.skip_iou for s in job.skip_boxes):
             faces.append(DetectedFace(face.box, None, None, True, face.score, marks))
             continue

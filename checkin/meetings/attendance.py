@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.errors import Conflict, InvalidInput, NotFound
-from models import Attendance, CheckinMethod, Meeting, RosterEntry, utcnow
+from models import Attendance, CheckinMethod, Meeting, MeetingState, RosterEntry, utcnow
 
 
 class WindowClosed(Conflict):
-    """The check-in window of the meeting is not open at that time."""
+    """The meeting is not open for face check-in, or its window is not open at that time."""
 
     code = "not_open"
 
@@ -50,9 +50,10 @@ def record_attendance(
 ) -> Recorded:
     """Check a person in (face or manual); a second check-in is a no-op returning the first.
 
-    Raises NotFound if the person is not on the roster, WindowClosed outside the window
-    (face check-ins only: staff may make up a check-in at any time), InvalidInput for a
-    manual check-in without a reason. The caller commits, then publishes MeetingChanged.
+    Raises NotFound if the person is not on the roster, WindowClosed for a face check-in
+    when the meeting is not open (a draft or closed meeting) or `at` lies outside its window
+    (staff may make up a check-in at any time), InvalidInput for a manual check-in without a
+    reason. `late` is judged from `at`. The caller commits, then publishes MeetingChanged.
     """
     entry = session.scalar(
         select(RosterEntry).where(
@@ -63,6 +64,8 @@ def record_attendance(
         raise NotFound(f"person {deputy_id} is not on the roster of meeting {meeting.id}")
     if method is CheckinMethod.MANUAL and not (reason and reason.strip()):
         raise InvalidInput("手动补签到必须填写原因 (a manual check-in needs a reason)")
+    if method is CheckinMethod.FACE and meeting.state is not MeetingState.OPEN:
+        raise WindowClosed(f"meeting {meeting.id} is {meeting.state.value}, not open")
     if method is CheckinMethod.FACE and window_state(meeting, at) != "open":
         raise WindowClosed(f"check-in window of meeting {meeting.id} is not open")
     existing = _current(session, meeting.id, deputy_id)

@@ -33,7 +33,8 @@ class MeetingGallery:
     roster: Gallery  # templates of the people on the roster
     everyone: Gallery  # templates of every seated, enrolled person (roster included)
     lookalikes: frozenset[int]  # person ids in a look-alike pair
-    persons: dict[int, Person]  # every person in `everyone`, for display
+    # Roster people only: a kiosk never learns the name of anyone off the meeting's roster.
+    persons: dict[int, Person]
     fingerprint: Fingerprint
 
 
@@ -96,12 +97,10 @@ def load_gallery(
     for deputy, encoding in enrolled_templates(session, cipher, model=model):
         everyone.append((deputy.id, encoding))
         role = roles.get(deputy.id)
-        persons[deputy.id] = Person(
-            id=deputy.id,
-            number=deputy.number,
-            name=deputy.name,
-            role=role.value if role is not None else "deputy",
-        )
+        if role is not None:
+            persons[deputy.id] = Person(
+                id=deputy.id, number=deputy.number, name=deputy.name, role=role.value
+            )
     pairs = session.execute(select(LookalikePair.deputy_a_id, LookalikePair.deputy_b_id)).all()
     metric = info(model).metric
     return MeetingGallery(

@@ -1,11 +1,13 @@
 """The kiosk frame pipeline: frames in, per-frame results and check-ins out, no socket.
 
 One `KioskPipeline` per connected kiosk keeps only its newest live frame waiting (older ones
-are dropped and counted), while buffered (offline) frames are all processed in order. Each
-frame goes to the worker pool (`MatchService.analyze`), its faces to the kiosk's tracker, each
-usable encoding to `classify` against the meeting's gallery; a track whose votes agree is
-recorded through `record_face_checkin` (one transaction: attendance, evidence, audit). The
-socket layer (`checkin.web.kiosk_socket`) only decodes messages and sends what `send` gets.
+are dropped and counted), while buffered (offline) frames are all processed in order, within
+a byte budget. Before each frame the kiosk's standing (token, binding, meeting state) is
+checked again. Each frame goes to the worker pool (`MatchService.analyze`), its faces to the
+kiosk's tracker, each usable encoding to `classify` against the meeting's gallery; a track
+whose votes agree is recorded through `record_face_checkin` (one transaction: standing again,
+attendance, evidence, audit) at the time `meetings.kiosks.checkin_time` believes. The socket
+layer (`checkin.web.kiosk_socket`) only decodes messages and sends what `send` gets.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from checkin.errors import NotFound
 from checkin.faces.engine import FrameAnalysis, FrameJob
 from checkin.meetings.attendance import WindowClosed, record_attendance
 from checkin.meetings.events import DeputyCheckedIn, EventBus
+from checkin.meetings.kiosks import KioskRefused, Outage, Refused, checkin_time, standing
 from checkin.protocol import CheckIn, Error, ErrorCode, FaceResult, FaceState, FrameHeader, Result
 from checkin.recognition.decision import Decision, Gallery, decide, rank
 from checkin.recognition.gallery import MeetingGallery
@@ -94,6 +97,8 @@ def evidence(
     kiosk: str,
     kiosk_id: int,
     captured_at: str,
+    time: str = "server",
+    time_note: str | None = None,
     track_id: int,
     threshold: float,
     margin: float,
@@ -109,7 +114,9 @@ def evidence(
         "second_best": second,
         "kiosk": kiosk,
         "kiosk_id": kiosk_id,
-        "captured_at": captured_at,
+        "captured_at": captured_at,  # as the kiosk stated it
+        "time": time,  # what the check-in time is: server, capture or arrival
+        "time_note": time_note,
         "track_id": track_id,
     }
 
@@ -134,12 +141,14 @@ class KioskIdentity:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What recording a confirmed face did: confirmed, already, not_open or not_on_roster."""
+    """What recording a confirmed face did: confirmed, already, not_open or not_on_roster;
+    `refused` when the kiosk may no longer serve the meeting (nothing was recorded)."""
 
     state: FaceState
     attendance_id: int | None = None
     checked_in_at: datetime | None = None
     late: bool = False
+    refused: Refused | None = None
 
 
 def _aware(value: datetime) -> datetime:
@@ -157,6 +166,7 @@ class Confirmation:
     kiosk: KioskIdentity
     evidence: dict[str, Any]
     delayed: bool
+    connection: str | None = None  # the kiosk connection id, re-checked in the transaction
 
 
 Recorder = Callable[[Confirmation], Awaitable[Outcome]]
@@ -165,9 +175,13 @@ Recorder = Callable[[Confirmation], Awaitable[Outcome]]
 def record_face_checkin(sessions: sessionmaker[Session], c: Confirmation) -> Outcome:
     """Write the attendance row, its evidence and the audit event in one transaction."""
     with session_scope(sessions) as session:
+        refused = standing(
+            session, kiosk_id=c.kiosk.id, meeting_id=c.meeting_id, connection=c.connection
+        )
+        if refused is not None:  # revoked, rebound, replaced or closed since the frame came
+            return Outcome(FaceState.NOT_OPEN, refused=refused)
         meeting = session.get(Meeting, c.meeting_id)
-        if meeting is None:
-            return Outcome(FaceState.NOT_ON_ROSTER)
+        assert meeting is not None  # standing checked it
         try:
             rec = record_attendance(
                 session,
@@ -217,10 +231,19 @@ class KioskPipeline:
         gallery: Callable[[], Awaitable[MeetingGallery]],
         record: Recorder,
         send: Callable[[BaseModel], Awaitable[None]],
+        check: Callable[[], Awaitable[Refused | None]] | None = None,
+        outage: Outage | None = None,
+        connection: str | None = None,
     ) -> None:
         """`analyze` runs the face work (the worker pool), `gallery` gives the meeting's
-        current gallery, `record` stores a confirmation, `send` delivers each message."""
+        current gallery, `record` stores a confirmation, `send` delivers each message,
+        `check` re-checks the kiosk's standing before each frame (a refusal raises
+        KioskRefused out of `run`). `outage` is the kiosk's outage before this connection:
+        buffered frames captured inside it count at their capture time (None: never)."""
         self.settings = settings
+        self.check = check
+        self.outage = outage
+        self.connection = connection
         self.analyze = analyze
         self.gallery = gallery
         self.record = record
@@ -230,8 +253,10 @@ class KioskPipeline:
         config = tracker_config(settings)
         self.live = Tracker(config)
         self.offline = Tracker(config)  # buffered frames are another timeline
-        self._slot: tuple[FrameHeader, bytes] | None = None
-        self._buffered: deque[tuple[FrameHeader, bytes]] = deque()
+        self._slot: tuple[FrameHeader, bytes, datetime] | None = None
+        self._buffered: deque[tuple[FrameHeader, bytes, datetime]] = deque()
+        self.buffered_bytes = 0  # JPEG bytes waiting in `_buffered`
+        self.stopped = False
         self._space = asyncio.Condition()
         self._wake = asyncio.Event()
         self.dropped = 0  # since the last result
@@ -239,49 +264,85 @@ class KioskPipeline:
         self.processed = 0
         self.sent_checkins: set[int] = set()
 
+    def _room_for(self, size: int) -> bool:
+        s = self.settings
+        return (
+            self.stopped
+            or not self._buffered
+            or (
+                len(self._buffered) < s.max_buffered_frames
+                and self.buffered_bytes + size <= s.max_buffered_bytes
+            )
+        )
+
     async def offer(self, header: FrameHeader, jpeg: bytes) -> None:
-        """Queue a frame: live frames replace a waiting one; buffered ones wait for room."""
+        """Queue a frame: live frames replace a waiting one; buffered ones wait for room
+        (frame count and bytes), which holds the socket's reader and so the kiosk."""
+        received = utcnow()
         if header.buffered:
             async with self._space:
-                await self._space.wait_for(
-                    lambda: len(self._buffered) < self.settings.max_buffered_frames
-                )
-                self._buffered.append((header, jpeg))
+                await self._space.wait_for(lambda: self._room_for(len(jpeg)))
+                if self.stopped:
+                    return
+                self._buffered.append((header, jpeg, received))
+                self.buffered_bytes += len(jpeg)
         else:
             if self._slot is not None:
                 self.dropped += 1
                 self.dropped_total += 1
-            self._slot = (header, jpeg)
+            self._slot = (header, jpeg, received)
         self._wake.set()
 
     async def run(self) -> None:
-        """Process frames until cancelled: buffered ones first (in order), then the newest live."""
+        """Process frames until cancelled: buffered ones first (in order), then the newest live.
+
+        Raises KioskRefused when the kiosk may no longer serve the meeting. Once stopped, a
+        waiting `offer` returns (its frame is dropped) so the socket's reader is not stuck.
+        """
+        try:
+            await self._run()
+        finally:
+            self.stopped = True
+            async with self._space:
+                self._space.notify_all()
+
+    async def _run(self) -> None:
         while True:
             await self._wake.wait()
             if self._buffered:
-                header, jpeg = self._buffered.popleft()
+                header, jpeg, received = self._buffered.popleft()
                 async with self._space:
+                    self.buffered_bytes -= len(jpeg)
                     self._space.notify_all()
-                await self.process(header, jpeg)
+                await self.process(header, jpeg, received)
             elif self._slot is not None:
-                header, jpeg = self._slot
+                header, jpeg, received = self._slot
                 self._slot = None
-                await self.process(header, jpeg)
+                await self.process(header, jpeg, received)
             if not self._buffered and self._slot is None:
                 self._wake.clear()
 
-    async def process(self, header: FrameHeader, jpeg: bytes) -> None:
+    async def process(
+        self, header: FrameHeader, jpeg: bytes, received: datetime | None = None
+    ) -> None:
         """Process one frame now (buffered frames on their own timeline); a failure is logged
-        and the kiosk keeps being served."""
+        and the kiosk keeps being served. KioskRefused passes: the connection must end."""
+        tracker = self.offline if header.buffered else self.live
         try:
-            await self._process(header, jpeg, self.offline if header.buffered else self.live)
-        except asyncio.CancelledError:
+            await self._process(header, jpeg, tracker, received or utcnow())
+        except (asyncio.CancelledError, KioskRefused):
             raise
         except Exception:
             logger.exception("kiosk %s: frame %s failed", self.kiosk.name, header.frame_id)
 
-    async def _process(self, header: FrameHeader, jpeg: bytes, tracker: Tracker) -> None:
+    async def _process(
+        self, header: FrameHeader, jpeg: bytes, tracker: Tracker, received: datetime
+    ) -> None:
         s = self.settings
+        if self.check is not None:
+            refused = await self.check()
+            if refused is not None:
+                raise KioskRefused(refused)
         gallery = await self.gallery()
         job = FrameJob(
             jpeg=jpeg,
@@ -292,6 +353,7 @@ class KioskPipeline:
             skip_boxes=tuple(tracker.skip_boxes()),
             skip_iou=s.track_min_iou,
             regions=tuple(tracker.focus(s.full_detect_frames)),
+            largest_only=s.kiosk_faces == "largest",
         )
         analysis = await self.analyze(job)
         self.processed += 1
@@ -335,7 +397,9 @@ class KioskPipeline:
             pid = verdict.person_id if verdict.kind == "match" else None
             ready = tracker.vote(track, Vote(pid, header.frame_id, d.distance, d.margin))
             if ready and pid is not None:
-                outcome = await self._confirm(track, header, captured_at, tracker, d)
+                outcome = await self._confirm(track, header, captured_at, received, d)
+                if outcome.refused is not None:
+                    raise KioskRefused(outcome.refused)
                 person = gallery.persons.get(pid)
                 if outcome.state in (FaceState.CONFIRMED, FaceState.ALREADY):
                     tracker.settle(track.id, Settled(pid, outcome.state, outcome.checked_in_at))
@@ -363,9 +427,8 @@ class KioskPipeline:
             elif verdict.kind == "match" and pid is not None:
                 result.state, result.person = FaceState.MATCHING, gallery.persons.get(pid)
                 result.progress = round(track.agreeing / s.confirm_frames, 3)
-            elif verdict.kind == "outsider" and verdict.person_id is not None:
-                result.state = FaceState.NOT_ON_ROSTER
-                result.person = gallery.persons.get(verdict.person_id)
+            elif verdict.kind == "outsider":
+                result.state = FaceState.NOT_ON_ROSTER  # enrolled, off the roster: no name
             faces.append(result)
         dropped, self.dropped = self.dropped, 0
         await self.send(
@@ -389,32 +452,41 @@ class KioskPipeline:
         track: Track,
         header: FrameHeader,
         captured_at: datetime,
-        tracker: Tracker,
+        received: datetime,
         decision: Any,
     ) -> Outcome:
         s = self.settings
         votes = [(v.frame_id, v.distance, v.margin) for v in track.votes]
         second = decision.candidates[1].person_id if len(decision.candidates) > 1 else None
+        # Live: the server's clock decides; buffered: the capture time only inside the
+        # kiosk's own outage, else the time the frame arrived.
+        when = checkin_time(
+            captured_at,
+            buffered=header.buffered,
+            outage=self.outage,
+            now=received if header.buffered else utcnow(),
+        )
         proof = evidence(
             votes,
             kiosk=self.kiosk.name,
             kiosk_id=self.kiosk.id,
             captured_at=captured_at.isoformat(),
+            time=when.source.value,
+            time_note=when.note,
             track_id=track.id,
             threshold=s.match_threshold,
             margin=s.match_margin,
             second=second,
         )
-        # Live: the server's clock decides (a kiosk clock may be wrong); buffered: capture time.
-        at = captured_at if header.buffered else utcnow()
         assert track.candidate is not None
         return await self.record(
             Confirmation(
                 meeting_id=self.meeting_id,
                 person_id=track.candidate,
-                at=at,
+                at=when.at,
                 kiosk=self.kiosk,
                 evidence=proof,
                 delayed=header.buffered,
+                connection=self.connection,
             )
         )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing as mp
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkin.faces.engine import FrameAnalysis, FrameJob, analyze_frame, warm
+from checkin.lifeline import process_pool
 from checkin.meetings.events import Event, GalleryChanged, RosterChanged
 from checkin.recognition.gallery import MeetingGallery, fingerprint, load_gallery
 from checkin.settings import Settings
@@ -48,11 +48,9 @@ class MatchService:
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=mp.get_context("spawn"),
-                initializer=warm_worker,
-                initargs=(self.settings.face_model,),
+            # Workers die with this process, even on SIGKILL (checkin.lifeline).
+            self._pool = process_pool(
+                self.workers, initializer=warm_worker, initargs=(self.settings.face_model,)
             )
         return self._pool
 

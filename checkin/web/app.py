@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from checkin.accounts.service import TokenSigner
+from checkin.keys import template_cipher
 from checkin.meetings.events import EventBus
 from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
 from checkin.web import errors, kiosk_socket, live, pages
-from checkin.web.api import accounts, deputies, meetings
+from checkin.web.api import accounts, deputies, meetings, terms
 from checkin.web.errors import error_body
-from models.crypto import TemplateCipher
+from checkin.web.gate import Gate
 from models.db import (
     DatabaseError,
     current_revision,
@@ -55,12 +56,20 @@ def create_app(
                 pool.shutdown(wait=False, cancel_futures=True)
             engine.dispose()
 
-    app = FastAPI(title="Baodao 报到", version="0.1.0", lifespan=lifespan)
+    # The docs are served by checkin.web.pages: local assets, logged-in staff only.
+    app = FastAPI(
+        title="Baodao 报到",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     app.state.signer = TokenSigner(secret)
-    app.state.cipher = TemplateCipher(secret)
+    app.state.cipher = template_cipher(settings)  # follows `baodao secret rotate`
     app.state.events = EventBus()  # publish only after the change is committed
     app.state.live = live.LiveHub(app.state.sessions, settings)
     app.state.events.subscribe(app.state.live.on_event)
@@ -68,6 +77,7 @@ def create_app(
     app.state.events.subscribe(app.state.matcher.invalidate)
 
     errors.install(app)
+    app.add_middleware(Gate)  # size limits, credentials and CSRF before any body is read
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -88,6 +98,7 @@ def create_app(
     app.include_router(accounts.router)
     app.include_router(deputies.router)
     app.include_router(meetings.router)
+    app.include_router(terms.router)
     app.include_router(live.router)
     app.include_router(kiosk_socket.router)
     pages.mount(app)

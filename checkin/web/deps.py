@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from checkin.accounts.service import user_for_token
 from checkin.errors import Forbidden, Unauthorized
 from models import Role, User
 from models.db import session_scope
 
 SESSION_COOKIE = "baodao_session"
+CSRF_HEADER = "x-csrf-token"
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -22,21 +24,25 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a failed commit (a
+# unique constraint lost to a concurrent request) is answered, not hidden behind a 200.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _token_from(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(SESSION_COOKIE)
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer` header."""
+    value = headers.get("authorization", "")
+    return (value[7:].strip() or None) if value.lower().startswith("bearer ") else None
+
+
+def session_token(request: Request) -> str | None:
+    """The request's session token: bearer header first, else the session cookie."""
+    return bearer(request.headers) or request.cookies.get(SESSION_COOKIE) or None
 
 
 def current_user(request: Request, session: SessionDep) -> User:
-    token = _token_from(request)
-    uid = request.app.state.signer.user_id(token) if token else None
-    user = session.get(User, uid) if uid is not None else None
-    if user is None or not user.active:
+    user = user_for_token(session, request.app.state.signer, session_token(request))
+    if user is None:
         raise Unauthorized("请先登录 (login required)")
     return user
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checkin.errors import (
@@ -15,6 +16,7 @@ from checkin.errors import (
     InvalidInput,
     NotFound,
     TooLarge,
+    TooManyAttempts,
     Unauthorized,
 )
 from checkin.faces.errors import FaceEngineError, ModelFileError
@@ -26,6 +28,7 @@ STATUS: tuple[tuple[type[BaodaoError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (TooLarge, 413),
+    (TooManyAttempts, 429),
     (InvalidInput, 422),
     (FaceEngineError, 422),
     (ModelFileError, 500),
@@ -48,11 +51,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BaodaoError)
     async def _baodao_error(_: Request, exc: BaodaoError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=status_for(exc))
+        headers = {}
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
+        return JSONResponse(
+            error_body(exc.code, exc.message), status_code=status_for(exc), headers=headers
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Services check for duplicates first; a unique constraint still fires when a
+        # concurrent request created the same thing between that check and the commit.
+        return JSONResponse(
+            error_body("conflict", "与已有数据冲突，请刷新后重试 (conflicts with existing data)"),
+            status_code=409,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)

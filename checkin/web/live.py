@@ -7,6 +7,9 @@ Messages are `{"topic", "seq", ...}` JSON objects:
   (epoch seconds) at which the change was published, right after its commit;
 - `heartbeat` every `live_heartbeat_seconds`, carrying the current `seq`.
 
+Before each heartbeat the accounts behind the sockets are read again: a socket whose session
+was revoked since (logout, deactivation, password change) is closed with 4401.
+
 Changes arrive from the in-process EventBus (routes and the face matcher publish after
 commit). With `redis_url` set they go through Redis pub/sub instead, so every `baodao serve`
 process (and the CLI) reaches every dashboard. Meetings with watchers are also re-read every
@@ -24,19 +27,25 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checkin.accounts.service import user_for_token
 from checkin.errors import NotFound
 from checkin.meetings.events import Event, MeetingChanged, meeting_event
 from checkin.meetings.service import get_meeting
 from checkin.meetings.status import MeetingStatus, to_json
 from checkin.meetings.status import status as read_status
 from checkin.settings import Settings
-from checkin.web.deps import SESSION_COOKIE
+from checkin.web.deps import SESSION_COOKIE, bearer
+from checkin.web.gate import origin_allowed
 from models import Role, User
 
 logger = logging.getLogger(__name__)
 REDIS_CHANNEL = "baodao:meeting-changed"
+CLOSE_LOGIN_REQUIRED = 4401
+CLOSE_FOREIGN_ORIGIN = 4403
+CLOSE_UNKNOWN_MEETING = 4404
 CHANGE_FIELDS = ("expected", "present", "on_leave", "absent", "late", "left_early")
 
 
@@ -90,6 +99,7 @@ class LiveHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Any = None
+        self._accounts: dict[WebSocket, tuple[int, int]] = {}  # socket → (user id, token version)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -213,9 +223,36 @@ class LiveHub:
                 with contextlib.suppress(Exception):
                     await ws.close(code=1011)
 
+    def _revoked(self, accounts: dict[WebSocket, tuple[int, int]]) -> list[WebSocket]:
+        """The sockets whose account was deactivated or whose token was revoked."""
+        ids = {uid for uid, _ in accounts.values()}
+        with self._sessions() as session:
+            rows = session.execute(
+                select(User.id, User.token_version).where(User.id.in_(ids), User.active)
+            ).all()
+        valid = {(uid, version) for uid, version in rows}
+        return [ws for ws, account in accounts.items() if account not in valid]
+
+    async def _close_revoked(self) -> None:
+        accounts = dict(self._accounts)
+        if not accounts:
+            return
+        try:
+            revoked = await asyncio.to_thread(self._revoked, accounts)
+        except Exception:
+            logger.exception("live sockets' sessions could not be checked")
+            return
+        for ws in revoked:
+            self._accounts.pop(ws, None)
+            for m in self._meetings.values():
+                m.sockets.discard(ws)
+            with contextlib.suppress(Exception):
+                await ws.close(code=CLOSE_LOGIN_REQUIRED, reason="登录已失效 (session revoked)")
+
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self._settings.live_heartbeat_seconds)
+            await self._close_revoked()
             for m in list(self._meetings.values()):
                 text = json.dumps({"topic": "heartbeat", "seq": m.seq, "at": time.time()})
                 await self._broadcast(m, text)
@@ -243,9 +280,16 @@ class LiveHub:
             )
             await ws.send_text(text)
 
-    async def serve(self, ws: WebSocket, meeting_id: int) -> None:
-        """Run one accepted dashboard connection until it goes away."""
+    async def serve(
+        self, ws: WebSocket, meeting_id: int, account: tuple[int, int] | None = None
+    ) -> None:
+        """Run one accepted dashboard connection until it goes away.
+
+        `account` (user id, token version) is re-checked before every heartbeat.
+        """
         m = self._meetings.setdefault(meeting_id, _Meeting())
+        if account is not None:
+            self._accounts[ws] = account
         try:
             await self._snapshot(ws, meeting_id)
             m.sockets.add(ws)
@@ -265,6 +309,7 @@ class LiveHub:
             logger.debug("live socket of meeting %s closed", meeting_id)
         finally:
             m.sockets.discard(ws)
+            self._accounts.pop(ws, None)
 
 
 # --- the socket --------------------------------------------------------------------------
@@ -272,33 +317,40 @@ class LiveHub:
 router = APIRouter(tags=["live"])
 
 
-def _ws_user(ws: WebSocket) -> User | None:
-    header = ws.headers.get("authorization", "")
-    token = (
-        header[7:].strip()
-        if header.lower().startswith("bearer ")
-        else ws.query_params.get("token") or ws.cookies.get(SESSION_COOKIE)
-    )
-    uid = ws.app.state.signer.user_id(token) if token else None
-    if uid is None:
-        return None
+def _ws_account(ws: WebSocket) -> tuple[int, int] | None:
+    """(user id, token version) of a staff session on the socket (bearer, ?token=, cookie)."""
+    token = bearer(ws.headers) or ws.query_params.get("token") or ws.cookies.get(SESSION_COOKIE)
     with ws.app.state.sessions() as session:
-        user = session.get(User, uid)
-        ok = user is not None and user.active and user.role in (Role.ADMIN, Role.SECRETARIAT)
-        return user if ok else None
+        user = user_for_token(session, ws.app.state.signer, token)
+        if (
+            user is None
+            or user.role not in (Role.ADMIN, Role.SECRETARIAT)
+            or user.must_change_password
+        ):
+            return None
+        return user.id, user.token_version
 
 
 @router.websocket("/ws/meetings/{meeting_id}/live")
 async def live(ws: WebSocket, meeting_id: int) -> None:
     """Snapshot on connect, then one message per committed change, and heartbeats."""
     await ws.accept()
-    if _ws_user(ws) is None:
-        await ws.close(code=4401, reason="login required")
+    origin = ws.headers.get("origin")
+    settings: Settings = ws.app.state.settings
+    if origin and not origin_allowed(origin, ws.headers.get("host", ""), settings.allowed_origins):
+        await ws.close(code=CLOSE_FOREIGN_ORIGIN, reason="来源不被允许 (origin not allowed)")
+        return
+    account = await asyncio.to_thread(_ws_account, ws)
+    if account is None:
+        await ws.close(code=CLOSE_LOGIN_REQUIRED, reason="login required")
+        return
+    if not -(2**63) <= meeting_id < 2**63:
+        await ws.close(code=CLOSE_UNKNOWN_MEETING, reason=f"no meeting {meeting_id}")
         return
     with ws.app.state.sessions() as session:
         try:
             get_meeting(session, meeting_id)
         except NotFound:
-            await ws.close(code=4404, reason=f"no meeting {meeting_id}")
+            await ws.close(code=CLOSE_UNKNOWN_MEETING, reason=f"no meeting {meeting_id}")
             return
-    await ws.app.state.live.serve(ws, meeting_id)
+    await ws.app.state.live.serve(ws, meeting_id, account)

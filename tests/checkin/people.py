@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from checkin.faces import engine as fe
 from checkin.protocol import FrameHeader, encode_frame
 from checkin.settings import Settings
-from models import Body, Deputy, FaceTemplate, Meeting, RosterEntry
+from models import Body, Deputy, FaceTemplate, Meeting, MeetingState, RosterEntry
 from models.crypto import TemplateCipher
 
 DEFAULT_MODEL: str = Settings.model_fields["face_model"].default
@@ -65,8 +65,13 @@ def meeting_with_roster(
     title: str = "第一次会议",
     opens_in: timedelta = timedelta(hours=-1),
     starts_in: timedelta = timedelta(hours=1),
+    state: MeetingState | None = None,
 ) -> Meeting:
-    """A meeting whose window opened an hour ago (by default), with these deputies on it."""
+    """A meeting whose window opened an hour ago (by default), with these deputies on it.
+
+    Its state is open once the window has opened, a draft before (as `meeting open` does),
+    unless `state` says otherwise.
+    """
     now = datetime.now(UTC)
     body = session.query(Body).first()
     if body is None:
@@ -79,6 +84,7 @@ def meeting_with_roster(
         starts_at=now + starts_in,
         window_opens_at=now + opens_in,
         window_closes_at=now + timedelta(hours=6),
+        state=state or (MeetingState.OPEN if opens_in <= timedelta(0) else MeetingState.DRAFT),
     )
     session.add(meeting)
     session.flush()

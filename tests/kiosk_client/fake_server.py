@@ -1,9 +1,9 @@
 """A small fake check-in server speaking the kiosk protocol, for the client's tests.
 
 It runs in its own thread with its own event loop; it answers hello with welcome (or
-closes 4401/4404), every frame with a result, and after `checkin_after` frames with a
-face it sends one `checkin` (at the confirming frame's capture time) and from then on
-answers `already`.
+closes 4401/4404, and 4403/4409 for the tokens "unbound"/"twin"), every frame with a result,
+and after `checkin_after` frames with a face it sends one `checkin` (at the confirming
+frame's capture time) and from then on answers `already`.
 """
 
 from __future__ import annotations
@@ -84,6 +84,10 @@ class FakeServer:
         hello = Hello.model_validate_json(await ws.recv())
         with self._lock:
             self.hellos.append(hello)
+        refusals = {"unbound": CloseCode.FORBIDDEN, "twin": CloseCode.REPLACED}
+        if hello.token in refusals:  # a kiosk of another body; a second PC with this token
+            await ws.close(refusals[hello.token], hello.token)
+            return
         if hello.token != self.token:
             await ws.close(CloseCode.BAD_TOKEN, "bad token")
             return

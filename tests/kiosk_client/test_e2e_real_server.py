@@ -7,7 +7,11 @@ the deputy on the roster, open the window, register a kiosk.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -47,7 +51,7 @@ def setup(faces_dir: Path, tmp_path: Path) -> tuple[dict[str, str], int, str]:
     meeting = int(json.loads(out)["id"])
     baodao(["meeting", "roster", "add", str(meeting), "D001", "--role", "deputy"], env)
     baodao(["meeting", "open", str(meeting)], env)
-    token = baodao(["kiosk", "register", "入口1"], env).split()[-1]
+    token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
     assert token.startswith("bk_")
     return env, meeting, token
 
@@ -113,3 +117,78 @@ def test_outage_then_server_starts(setup, faces_dir: Path, tmp_path: Path) -> No
     assert datetime.fromisoformat(checkin["checked_in_at"]) in captured
     [row] = attendance_rows(env)  # one row after the replay, at the original capture time
     assert row.delayed and row.checked_in_at == datetime.fromisoformat(checkin["checked_in_at"])
+
+
+def face_workers(data_dir: Path) -> list[int]:
+    """Running multiprocessing children (face workers, their resource tracker) of any
+    `baodao` process using `data_dir`, found by command line and environment."""
+    marker = f"BAODAO_DATA_DIR={data_dir}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if b"multiprocessing" in cmdline and marker in environ.split(b"\0") and state != "Z":
+            found.append(int(proc.name))
+    return sorted(found)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def gone_within(seconds: float, probe: Callable[[], list[int]]) -> list[int]:
+    """Poll until `probe` finds nothing; what it still finds at the deadline."""
+    deadline = time.monotonic() + seconds
+    while (left := probe()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_kill_9_of_serve_mid_stream_then_restart(setup, faces_dir: Path, tmp_path: Path) -> None:
+    env, meeting, token = setup
+    data_dir = Path(env["BAODAO_DATA_DIR"])
+    port = free_port()
+    clip = faces_dir / "fixtures/video/short_hamilton_clip.mp4"
+    first = Server(env, port=port).start()
+    assert first.proc is not None
+    workers = face_workers(data_dir)
+    assert workers and set(children(first.proc.pid)) >= set(workers) - {first.proc.pid}
+    k = kiosk(port, meeting, token, clip, tmp_path / "q", "--buffer-rate", "10")
+    try:
+        k.wait_for(lambda ev: any(e["event"] == "connected" for e in ev), 60)
+        k.wait_for(lambda ev: len(ev) >= 3, 60)  # streaming: face events after `connected`
+        assert not k.of("checkin")  # the deputy has not reached the kiosk yet
+        first.proc.kill()  # SIGKILL: no shutdown code runs in serve
+        first.proc.wait()
+        first.proc = None
+        assert gone_within(15, lambda: face_workers(data_dir)) == []  # no orphan worker
+        k.wait_for(lambda ev: any(e["event"] == "buffered" for e in ev), 60)
+        with Server(env, port=port) as second:
+            code, err = k.wait(180)  # reconnects, uploads its queue, finishes the clip
+            assert second.proc is not None and face_workers(data_dir)
+        assert gone_within(15, lambda: face_workers(data_dir)) == []  # clean stop: none left
+    finally:
+        first.stop(kill=True)
+        k.kill()
+        for pid in face_workers(data_dir):  # only if the assertion above failed
+            os.kill(pid, signal.SIGKILL)
+    assert code == 0, err
+    [checkin] = k.of("checkin")
+    [row] = attendance_rows(env)  # exactly one, whichever frames carried it
+    assert row.id == checkin["checkin_id"] and checkin["person"]["number"] == "D001"
+    if row.delayed:  # from the offline queue: captured inside the outage, so believed
+        assert row.evidence is not None and row.evidence["time"] == "capture"

@@ -72,7 +72,7 @@ def test_checkin_is_printed_and_acknowledged(server, faces_dir, tmp_path):
 
 @pytest.mark.parametrize(
     ("token", "meeting", "words"),
-    [("wrong", 1, "令牌"), ("good", 99, "会议")],
+    [("wrong", 1, "令牌"), ("good", 99, "会议"), ("unbound", 1, "绑定"), ("twin", 1, "另一台")],
 )
 def test_refusal_exits_2_with_one_line(server, faces_dir, tmp_path, token, meeting, words):
     folder = face_folder(faces_dir, tmp_path / "src", FACES)

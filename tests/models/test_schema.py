@@ -78,8 +78,22 @@ def test_template_cipher_round_trip_and_wrong_key() -> None:
         TemplateCipher("b" * 20).decrypt(token)
 
 
+def test_the_migrations_build_the_models_schema(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from models import Base
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+BEFORE_0005 = "0004_kiosk_binding"  # the revision the face-model migration follows
+
+
 def test_templates_per_model_migration_keeps_data_and_moves_dlib_settings(engine: Engine) -> None:
-    """0002 on a database with data: dlib templates stay, the same photo may get a template of
+    """0005 on a database with data: dlib templates stay, the same photo may get a template of
     each model (not twice of one), and a threshold stored before models existed becomes
     dlib's. Downgrading goes back (dropping the other models' templates)."""
     from alembic import command
@@ -87,7 +101,7 @@ def test_templates_per_model_migration_keeps_data_and_moves_dlib_settings(engine
 
     from models.db import _alembic_config
 
-    command.downgrade(_alembic_config(engine), "0001")
+    command.downgrade(_alembic_config(engine), BEFORE_0005)
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -116,7 +130,7 @@ def test_templates_per_model_migration_keeps_data_and_moves_dlib_settings(engine
     assert keys == {"dlib:match_threshold": "0.41", "timezone": "UTC"}
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert, {"e": b"z", "m": "dlib_resnet_v1_mirror"})  # same photo, same model
-    command.downgrade(_alembic_config(engine), "0001")
+    command.downgrade(_alembic_config(engine), BEFORE_0005)
     with engine.begin() as conn:
         models = conn.execute(text("SELECT model_id FROM face_templates")).scalars().all()
         keys = dict(conn.execute(text("SELECT key, value FROM config_values")).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -13,12 +14,14 @@ from pydantic import BaseModel, Field
 from checkin import audit
 from checkin.errors import Conflict, InvalidInput, TooLarge
 from checkin.faces.model import info
+from checkin.meetings import terms
 from checkin.meetings.events import GalleryChanged
 from checkin.settings import Settings
 from checkin.web.deps import AdminUser, SessionDep, StaffUser
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob
 from models import Deputy, DeputyStatus
+from models.db import scrub
 
 router = APIRouter(prefix="/api", tags=["deputies"])
 MAX_PHOTOS_PER_UPLOAD = 20
@@ -41,6 +44,9 @@ class DeputyUpdate(BaseModel):
     constituency: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=40)
     status: DeputyStatus | None = None
+    elected_at: datetime | None = None  # mandate start (补选); null: since the term began
+    retired_at: datetime | None = None  # mandate end: retires the deputy at that time
+    delegation: str | None = Field(None, max_length=100)  # 代表团
 
 
 class DeputyRead(BaseModel):
@@ -53,6 +59,9 @@ class DeputyRead(BaseModel):
     phone: str | None
     status: DeputyStatus
     templates: int
+    elected_at: datetime | None = None
+    retired_at: datetime | None = None
+    delegation: str | None = None
 
 
 class DuplicateOf(BaseModel):
@@ -105,6 +114,9 @@ def _read(d: Deputy, templates: int) -> DeputyRead:
         phone=d.phone,
         status=d.status,
         templates=templates,
+        elected_at=d.elected_at,
+        retired_at=d.retired_at,
+        delegation=d.delegation,
     )
 
 
@@ -178,9 +190,15 @@ def create_deputy(body: DeputyCreate, admin: AdminUser, session: SessionDep) -> 
 def update_deputy(
     number: str, body: DeputyUpdate, request: Request, admin: AdminUser, session: SessionDep
 ) -> DeputyRead:
-    """Change a deputy's details; status "retired" retires them."""
+    """Change a deputy's details; status "retired" (or a `retired_at`) retires them;
+    `elected_at` and `delegation` set the mandate's start and the 代表团."""
     deputy = service.get_deputy(session, number=number)
-    fields = body.model_dump(exclude_unset=True, exclude={"status"})
+    mandate = body.model_dump(exclude_unset=True, include={"elected_at", "delegation"})
+    fields = body.model_dump(
+        exclude_unset=True, exclude={"status", "elected_at", "retired_at", "delegation"}
+    )
+    if mandate:
+        terms.update_mandate(session, deputy=deputy, actor=_actor(admin), **mandate)
     if "name" in fields and fields["name"] is None:
         raise InvalidInput("姓名不能为空 (name cannot be empty)")
     service.upsert_deputy(session, number=number, fields=fields)
@@ -193,13 +211,15 @@ def update_deputy(
             detail={"fields": sorted(fields)},
         )
     retired = body.status == DeputyStatus.RETIRED and deputy.status != DeputyStatus.RETIRED
-    if retired:
+    if body.retired_at is not None:
+        service.retire(session, number=number, actor=_actor(admin), at=body.retired_at)
+    elif retired:
         service.retire(session, number=number, actor=_actor(admin))
     elif body.status == DeputyStatus.SEATED and deputy.status != DeputyStatus.SEATED:
         deputy.status, deputy.retired_at = DeputyStatus.SEATED, None
         audit.record(session, actor=_actor(admin), action="deputy.reseat", deputy_id=deputy.id)
     session.commit()
-    if body.status is not None:
+    if body.status is not None or body.retired_at is not None:
         request.app.state.events.publish(GalleryChanged())
     return _read(deputy, len(service.templates_of(session, deputy, model=_model(request))))
 
@@ -280,6 +300,7 @@ def delete_face_data(
     """Delete a deputy's face data; the deputy and attendance history stay."""
     deleted = service.remove_face_data(session, number=number, actor=_actor(admin))
     session.commit()
+    scrub(request.app.state.engine)  # the deleted templates' bytes leave the WAL too
     request.app.state.events.publish(GalleryChanged())
     return {"number": number, "templates_deleted": deleted}
 

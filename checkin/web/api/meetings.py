@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.errors import InvalidInput
-from checkin.meetings import reports, service
+from checkin.meetings import reports, service, terms
 from checkin.meetings.events import (
     CheckinUndone,
     DeputyCheckedIn,
@@ -28,8 +27,19 @@ from checkin.meetings.events import (
     WindowChanged,
 )
 from checkin.meetings.status import LineView, MeetingStatus, line_view, roster_lines, status
+from checkin.protocol import Int64
 from checkin.web.deps import AdminUser, SessionDep, StaffUser
-from models import AuditEvent, BodyKind, Deputy, Meeting, QuorumRule, RosterRole, User
+from checkin.web.files import download
+from models import (
+    AuditEvent,
+    BodyKind,
+    Deputy,
+    Meeting,
+    MeetingKind,
+    QuorumRule,
+    RosterRole,
+    User,
+)
 
 router = APIRouter(prefix="/api", tags=["meetings"])
 
@@ -46,15 +56,17 @@ class BodyRead(BaseModel):
 
 
 class MeetingCreate(BaseModel):
-    body_id: int
+    body_id: Int64
     title: str = Field(min_length=1, max_length=200)
     starts_at: datetime
     window_opens_at: datetime | None = None
     window_closes_at: datetime | None = None
     rule: QuorumRule = QuorumRule.TWO_THIRDS
-    numerator: int | None = Field(None, ge=1)
-    denominator: int | None = Field(None, ge=1)
-    deputy_ids: list[int] | None = None  # None: the body's seated deputies
+    numerator: int | None = Field(None, ge=1, le=1000)
+    denominator: int | None = Field(None, ge=1, le=1000)
+    deputy_ids: list[Int64] | None = None  # None: the body's seated deputies
+    congress_session_id: Int64 | None = None  # the session (第N次会议) it belongs to
+    kind: MeetingKind = MeetingKind.PLENARY
 
 
 class MeetingRead(BaseModel):
@@ -68,13 +80,15 @@ class MeetingRead(BaseModel):
     numerator: int | None
     denominator: int | None
     state: str
+    congress_session_id: int | None
+    kind: MeetingKind
 
 
 class PersonRef(BaseModel):
     """A person by database id or by 代表编号."""
 
-    deputy_id: int | None = None
-    number: str | None = None
+    deputy_id: Int64 | None = None
+    number: str | None = Field(None, max_length=40)
 
 
 class RosterAdd(PersonRef):
@@ -105,6 +119,8 @@ def _meeting_read(m: Meeting) -> MeetingRead:
         numerator=m.quorum_numerator,
         denominator=m.quorum_denominator,
         state=m.state.value,
+        congress_session_id=m.congress_session_id,
+        kind=m.kind,
     )
 
 
@@ -139,8 +155,11 @@ def list_bodies(_: StaffUser, session: SessionDep) -> list[BodyRead]:
 
 
 @router.post("/meetings", status_code=201)
-def create_meeting(body: MeetingCreate, user: StaffUser, session: SessionDep) -> MeetingRead:
-    """Create a meeting; the roster defaults to the body's seated deputies."""
+def create_meeting(
+    body: MeetingCreate, request: Request, user: StaffUser, session: SessionDep
+) -> MeetingRead:
+    """Create a meeting; the roster defaults to the body's seated deputies; with
+    `congress_session_id` it joins that session (its body and date must fit)."""
     m = service.create_meeting(
         session,
         body_id=body.body_id,
@@ -154,6 +173,15 @@ def create_meeting(body: MeetingCreate, user: StaffUser, session: SessionDep) ->
         deputy_ids=body.deputy_ids,
         actor=_actor(user),
     )
+    m.kind = body.kind
+    if body.congress_session_id is not None:
+        terms.attach_meeting(
+            session,
+            congress_session_id=body.congress_session_id,
+            meeting_id=m.id,
+            zone=request.app.state.settings.timezone,
+            actor=_actor(user),
+        )
     return _meeting_read(m)
 
 
@@ -163,13 +191,13 @@ def list_meetings(_: StaffUser, session: SessionDep) -> list[MeetingRead]:
 
 
 @router.get("/meetings/{meeting_id}")
-def get_meeting(meeting_id: int, _: StaffUser, session: SessionDep) -> MeetingRead:
+def get_meeting(meeting_id: Int64, _: StaffUser, session: SessionDep) -> MeetingRead:
     return _meeting_read(service.get_meeting(session, meeting_id))
 
 
 @router.get("/meetings/{meeting_id}/status")
 def meeting_status(
-    meeting_id: int, request: Request, _: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """应到/实到/请假/缺席…, the required count, the announcement, and lists for pages."""
     return _status(request, session, meeting_id)
@@ -177,7 +205,7 @@ def meeting_status(
 
 @router.get("/meetings/{meeting_id}/roster")
 def roster(
-    meeting_id: int, request: Request, _: StaffUser, session: SessionDep, q: str = ""
+    meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep, q: str = ""
 ) -> list[LineView]:
     """Every roster entry with its state; `q` filters by name or number."""
     service.get_meeting(session, meeting_id)
@@ -189,7 +217,7 @@ def roster(
 
 @router.post("/meetings/{meeting_id}/roster", status_code=201)
 def roster_add(
-    meeting_id: int, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     m = service.get_meeting(session, meeting_id)
     pid = _person_id(session, body)
@@ -199,7 +227,7 @@ def roster_add(
 
 @router.delete("/meetings/{meeting_id}/roster/{deputy_id}")
 def roster_remove(
-    meeting_id: int, deputy_id: int, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, deputy_id: Int64, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     m = service.get_meeting(session, meeting_id)
     service.remove_from_roster(session, meeting=m, deputy_id=deputy_id, actor=_actor(user))
@@ -208,7 +236,7 @@ def roster_remove(
 
 @router.post("/meetings/{meeting_id}/open")
 def open_window(
-    meeting_id: int, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Open the check-in window now."""
     service.open_window(
@@ -219,7 +247,7 @@ def open_window(
 
 @router.post("/meetings/{meeting_id}/close")
 def close_window(
-    meeting_id: int, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Close the check-in window now."""
     m = service.get_meeting(session, meeting_id)
@@ -229,7 +257,7 @@ def close_window(
 
 @router.post("/meetings/{meeting_id}/leave")
 def leave(
-    meeting_id: int, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Register 请假 (reason required), or cancel it with on_leave=false."""
     m = service.get_meeting(session, meeting_id)
@@ -247,7 +275,7 @@ def leave(
 
 @router.post("/meetings/{meeting_id}/checkin")
 def manual_checkin(
-    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """手动补签到 (reason required)."""
     m = service.get_meeting(session, meeting_id)
@@ -260,7 +288,7 @@ def manual_checkin(
 
 @router.post("/meetings/{meeting_id}/undo")
 def undo(
-    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """Undo a check-in (reason required)."""
     m = service.get_meeting(session, meeting_id)
@@ -271,7 +299,7 @@ def undo(
 
 @router.post("/meetings/{meeting_id}/departure")
 def departure(
-    meeting_id: int, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """中途退场."""
     m = service.get_meeting(session, meeting_id)
@@ -284,7 +312,7 @@ def departure(
 
 @router.post("/meetings/{meeting_id}/return")
 def came_back(
-    meeting_id: int, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
 ) -> MeetingStatus:
     """A departed person is back."""
     m = service.get_meeting(session, meeting_id)
@@ -294,7 +322,7 @@ def came_back(
 
 
 @router.get("/meetings/{meeting_id}/audit")
-def meeting_audit(meeting_id: int, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+def meeting_audit(meeting_id: Int64, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
     """The meeting's audit trail: who did what, when, to whom, newest first."""
     service.get_meeting(session, meeting_id)
     rows = session.execute(
@@ -318,30 +346,22 @@ def meeting_audit(meeting_id: int, _: StaffUser, session: SessionDep) -> list[di
     ]
 
 
-def _download(data: bytes, filename: str, media_type: str) -> Response:
-    disposition = f'attachment; filename="sheet{filename[filename.rfind(".") :]}"; ' + (
-        f"filename*=UTF-8''{quote(filename)}"
-    )
-    return Response(data, media_type=media_type, headers={"Content-Disposition": disposition})
-
-
 @router.get("/meetings/{meeting_id}/sheet.xlsx")
-def sheet_xlsx(meeting_id: int, request: Request, _: StaffUser, session: SessionDep) -> Response:
+def sheet_xlsx(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
     """The attendance sheet as an Excel workbook."""
     sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
-    return _download(
-        reports.sheet_xlsx(sheet),
-        f"{sheet.title}-签到表.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return download(
+        reports.sheet_xlsx(sheet), f"{sheet.title}-签到表.xlsx", reports.XLSX_TYPE, fallback="sheet"
     )
 
 
 @router.get("/meetings/{meeting_id}/sheet.csv")
-def sheet_csv(meeting_id: int, request: Request, _: StaffUser, session: SessionDep) -> Response:
+def sheet_csv(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
     """The attendance sheet as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
     sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
-    return _download(
+    return download(
         reports.sheet_csv(sheet).encode("utf-8-sig"),
         f"{sheet.title}-签到表.csv",
         "text/csv; charset=utf-8",
+        fallback="sheet",
     )

@@ -43,6 +43,12 @@ window.BaodaoLive = function (meetingId, heartbeatMs, onStatus, onConn) {
   return { resync, stop() { stopped = true; if (ws) ws.close(); } };
 };
 
+// The page's CSRF token: cookie-authenticated writes must send it as X-CSRF-Token.
+window.baodaoCsrf = function () {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+};
+
 window.baodaoText = function (el, value) {
   if (el && el.textContent !== String(value)) el.textContent = value;
 };

@@ -8,10 +8,12 @@
   async function call(path, body) {
     const r = await fetch(api + path, {
       method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body || {}),
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": baodaoCsrf()},
+      body: JSON.stringify(body || {}),
     });
     const data = await r.json().catch(() => ({}));
     if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); }
+    if (data.error === "password_change_required") { location.href = "/password?next=" + encodeURIComponent(location.pathname); }
     if (!r.ok) throw new Error(data.message || ("错误 " + r.status));
     return data;
   }

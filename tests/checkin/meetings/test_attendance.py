@@ -7,7 +7,16 @@ from sqlalchemy.orm import Session
 from checkin.audit import Actor
 from checkin.errors import InvalidInput, NotFound
 from checkin.meetings.attendance import WindowClosed, record_attendance, undo_attendance
-from models import Attendance, AuditEvent, Body, CheckinMethod, Deputy, Meeting, RosterEntry
+from models import (
+    Attendance,
+    AuditEvent,
+    Body,
+    CheckinMethod,
+    Deputy,
+    Meeting,
+    MeetingState,
+    RosterEntry,
+)
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 KIOSK = Actor("kiosk-1")
@@ -25,6 +34,7 @@ def meeting(session: Session) -> Meeting:
         starts_at=START,
         window_opens_at=START - timedelta(hours=1),
         window_closes_at=START + timedelta(hours=3),
+        state=MeetingState.OPEN,
     )
     session.add(m)
     for n in ("001", "002"):

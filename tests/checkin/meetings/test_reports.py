@@ -124,9 +124,9 @@ def test_cli_meeting_flow_and_xlsx_sheet_match_the_database(
         assert (row[7] == "手动补签到") == active
         assert (row[8] == "人脸未识别") == active
         assert (row[9] == "出差") == (entry.on_leave and not active)
-        if active:  # local time (Asia/Shanghai) of the stored UTC time
+        if active:  # a real date/time cell: the local time (Asia/Shanghai) of the stored UTC
             local = att.checked_in_at.astimezone(ZoneInfo("Asia/Shanghai"))
-            assert row[6] == local.strftime("%Y-%m-%d %H:%M:%S")
+            assert row[6] == local.replace(tzinfo=None, microsecond=0)
     footer = {r[0]: r[1] for r in rows if r and isinstance(r[0], str) and r[1] is not None}
     assert footer["应到代表"] == 5 and footer["实到"] == 1 and footer["缺席"] == 3
     assert footer["宣布"] == status["announcement"]

@@ -52,6 +52,7 @@ def _id(session: Session, number: str) -> int:
 def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session: Session) -> None:
     body = _seed(session)
     m = _meeting(session, body)
+    service.open_window(session, meeting=m, actor=CLERK, at=START - timedelta(hours=1))
     st = to_json(status(session, m.id))
     assert (st["expected"], st["present"], st["absent"], st["required"]) == (6, 0, 6, 4)
     g = _id(session, "G001")

@@ -94,9 +94,12 @@ def test_wrong_password_is_401(app_client: TestClient, password: str) -> None:
 
 def test_admin_registers_and_revokes_a_kiosk(app_client: TestClient) -> None:
     admin = login(app_client, "admin")
-    r = app_client.post("/api/kiosks", json={"name": "东门", "venue": "大礼堂"}, headers=admin)
+    body = app_client.post("/api/bodies", json={"name": "某镇人大"}, headers=admin).json()["id"]
+    kiosk = {"name": "东门", "venue": "大礼堂", "body_id": body}
+    r = app_client.post("/api/kiosks", json=kiosk, headers=admin)
     assert r.status_code == 201 and r.json()["token"].startswith("bk_")
-    assert app_client.post("/api/kiosks", json={"name": "东门"}, headers=admin).status_code == 409
+    assert r.json()["body_id"] == body
+    assert app_client.post("/api/kiosks", json=kiosk, headers=admin).status_code == 409
     assert app_client.delete("/api/kiosks/东门", headers=admin).json()["revoked"] is True
     assert app_client.delete("/api/kiosks/西门", headers=admin).status_code == 404
 

@@ -5,8 +5,8 @@ so a photo's hash is unique per subject AND model. Settings stored before there 
 of model were calibrated on dlib's distances: they are kept for dlib (`dlib:KEY`) and never
 applied to SFace.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0005_face_model_templates
+Revises: 0004_kiosk_binding
 Create Date: 2026-11-29 17:00:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0005_face_model_templates"
+down_revision: str | None = "0004_kiosk_binding"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
