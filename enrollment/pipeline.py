@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from checkin.faces import engine as fe
-from checkin.faces.engine import REASONS, Box, FaceEngineError
+from checkin.faces.engine import REASONS, Box, FaceEngineError, ModelFileError
+from checkin.faces.metric import Metric, pairwise
 from checkin.lifeline import process_pool
 from checkin.recognition.decision import Candidate, Gallery, decide
 
@@ -31,6 +32,8 @@ MESSAGES: dict[str, str] = REASONS | {
     "processing_error": "处理照片时发生内部错误，请换一张照片重试。",
     "storage_error": "保存到数据库失败，该代表的数据均未保存，请重试。",
     "duplicate": "同一张照片已经录入过，未重复保存。",
+    "probable_duplicate": "该照片与另一位已录入的代表极为相似，疑似同一人以两个编号录入；"
+    "核对无误后由管理员确认（--confirm-duplicate 或 confirm_duplicate=true）才能录入。",
 }
 
 
@@ -43,6 +46,7 @@ def message(code: str) -> str:
 class EngineParams:
     """Face engine limits a worker needs (taken from Settings by the caller)."""
 
+    model: str
     min_face_px: int
     jitters: int
     max_image_pixels: int
@@ -116,9 +120,13 @@ def process_photo(job: PhotoJob, params: EngineParams) -> PhotoOutcome:
         data = _read(job, params)
         sha = hashlib.sha256(data).hexdigest()
         image = fe.load_image(data, max_pixels=params.max_image_pixels)
-        face = fe.enroll_photo(image, min_face_px=params.min_face_px, jitters=params.jitters)
+        face = fe.enroll_photo(
+            image, model=params.model, min_face_px=params.min_face_px, jitters=params.jitters
+        )
     except FaceEngineError as exc:
         return PhotoOutcome(job.key, job.label, sha, False, exc.code)
+    except ModelFileError:
+        raise  # the installation is broken: no photo can succeed, stop the whole run
     except Exception:
         logger.exception("enrollment photo %s failed unexpectedly", job.label)
         return PhotoOutcome(job.key, job.label, sha, False, "processing_error")
@@ -181,13 +189,14 @@ def run_jobs(
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def mixup_flags(encodings: Sequence[np.ndarray], *, threshold: float) -> list[bool]:
+def mixup_flags(encodings: Sequence[np.ndarray], *, threshold: float, metric: Metric) -> list[bool]:
     """Flag photos far from the same deputy's other photos (a possible mix-up).
 
     Args:
-        encodings: all of one deputy's encodings (stored and new).
+        encodings: all of one deputy's encodings of one face model (stored and new).
         threshold: the match threshold; a photo at or beyond it from most of the others
             would not even match its own deputy.
+        metric: the face model's distance.
 
     Returns:
         One flag per encoding: set when the photo is far from more than half of the others.
@@ -198,7 +207,8 @@ def mixup_flags(encodings: Sequence[np.ndarray], *, threshold: float) -> list[bo
     if n < 2:
         return [False] * n
     matrix = np.vstack([np.asarray(e, dtype=np.float64) for e in encodings])
-    dist = np.linalg.norm(matrix[:, None, :] - matrix[None, :, :], axis=2)
+    dist = pairwise(matrix, matrix, metric)
+    np.fill_diagonal(dist, 0.0)
     far = (dist >= threshold).sum(axis=1)  # the diagonal is 0, never far
     return [bool(far[i] * 2 > n - 1) for i in range(n)]
 
@@ -217,19 +227,18 @@ def lookalike_pairs(
 ) -> list[LookalikeCandidate]:
     """Pairs of different persons whose closest templates are nearer than `below`, nearest first.
 
-    Distances are computed in row blocks so 1,300 deputies × several templates stay small.
+    Distances (the gallery's metric) are computed in row blocks so 1,300 deputies × several
+    templates stay small.
     """
     n = len(gallery)
     if n < 2:
         return []
     m = gallery.matrix
     labels = gallery.labels
-    sq = np.einsum("ij,ij->i", m, m)
     best: dict[tuple[int, int], float] = {}
     for start in range(0, n, block):
         stop = min(n, start + block)
-        d2 = sq[start:stop, None] + sq[None, :] - 2.0 * (m[start:stop] @ m.T)
-        dist = np.sqrt(np.maximum(d2, 0.0))
+        dist = pairwise(m[start:stop], m, gallery.metric)
         close = (dist < below) & (labels[start:stop, None] < labels[None, :])
         for i, j in zip(*np.nonzero(close), strict=True):
             key = (int(labels[start + i]), int(labels[j]))
@@ -256,6 +265,7 @@ def identify_faces(
     image: np.ndarray,
     gallery: Gallery,
     *,
+    model: str,
     threshold: float,
     margin: float,
     min_face_px: int,
@@ -265,7 +275,7 @@ def identify_faces(
 ) -> list[FaceIdentity]:
     """Every face in the image with its top-3 candidates and the live matcher's decision."""
     out: list[FaceIdentity] = []
-    for face in fe.analyze(image, min_face_px=min_face_px, jitters=jitters):
+    for face in fe.analyze(image, model=model, min_face_px=min_face_px, jitters=jitters):
         if face.encoding is None:
             out.append(FaceIdentity(face.box, (), None, face.quality.reason or "low_quality"))
             continue

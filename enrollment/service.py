@@ -2,6 +2,11 @@
 
 One transaction per deputy: the deputy's record, its templates and the audit event are
 committed together or not at all. Face work happens before, in the pipeline's worker pool.
+
+Templates belong to the face model that made them (`BAODAO_FACE_MODEL`): the photo-hash
+dedupe, the mix-up flags, look-alikes, the duplicate-person check and identify all look at
+the active model's templates only, so re-importing the same photos after switching models
+adds that model's templates, and `missing_templates` lists who still lacks one.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from checkin import audit
 from checkin.audit import Actor
 from checkin.errors import InvalidInput, NotFound
 from checkin.faces import engine as fe
+from checkin.faces.metric import distances
+from checkin.faces.model import INFO, info
 from checkin.recognition.decision import Gallery
 from checkin.recognition.gallery import enrolled_templates
 from checkin.settings import Settings
@@ -41,6 +48,7 @@ DEPUTY_FIELDS = ("name", "gender", "unit", "constituency", "phone")
 def engine_params(settings: Settings) -> EngineParams:
     """Enrollment-quality engine parameters from the settings."""
     return EngineParams(
+        model=settings.face_model,
         min_face_px=settings.enroll_min_face_px,
         jitters=settings.enroll_jitters,
         max_image_pixels=settings.max_image_pixels,
@@ -50,7 +58,11 @@ def engine_params(settings: Settings) -> EngineParams:
 
 @dataclass(frozen=True)
 class PhotoResult:
-    """What happened to one photo: enrolled, duplicate (same bytes already stored) or failed."""
+    """What happened to one photo: enrolled, duplicate (same bytes already stored) or failed.
+
+    `duplicate_of` names the other deputy when the photo is refused (reason
+    probable_duplicate) or enrolled by an admin's confirmation as being a different person.
+    """
 
     number: str
     photo: str | None
@@ -59,6 +71,7 @@ class PhotoResult:
     message: str | None = None
     flagged: bool = False
     rotation: int = 0
+    duplicate_of: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +85,9 @@ class DeputyResult:
     name: str | None
     status: str
     photos: list[PhotoResult] = field(default_factory=list)
-    templates: int = 0  # stored templates after this change
+    templates: int = 0  # stored templates of the active model after this change
+    deputy_id: int | None = None
+    added: list[Any] = field(default_factory=list, repr=False)  # the new encodings stored
 
 
 @dataclass
@@ -111,7 +126,8 @@ class ImportReport:
     def as_dict(self) -> dict[str, Any]:
         return {
             "photos": [
-                {k: v for k, v in p.as_dict().items() if k != "rotation" or v} for p in self.photos
+                {k: v for k, v in p.as_dict().items() if k not in ("rotation", "duplicate_of") or v}
+                for p in self.photos
             ],
             "totals": self.totals(),
             "failed_by_reason": dict(self.failed_by_reason()),
@@ -130,10 +146,13 @@ def get_deputy(session: Session, *, number: str) -> Deputy:
     return deputy
 
 
-def get_all(session: Session, *, include_retired: bool = False) -> list[tuple[Deputy, int]]:
-    """Deputies by number, each with its number of face templates."""
+def get_all(
+    session: Session, *, model: str, include_retired: bool = False
+) -> list[tuple[Deputy, int]]:
+    """Deputies by number, each with its number of face templates of face model `model`."""
     counts = (
         select(FaceTemplate.subject, func.count().label("n"))
+        .where(FaceTemplate.model_id == info(model).template_id)
         .group_by(FaceTemplate.subject)
         .subquery()
     )
@@ -147,14 +166,55 @@ def get_all(session: Session, *, include_retired: bool = False) -> list[tuple[De
     return [(d, int(n)) for d, n in session.execute(query).all()]
 
 
-def templates_of(session: Session, deputy: Deputy) -> list[FaceTemplate]:
-    return list(
-        session.scalars(
-            select(FaceTemplate)
-            .where(FaceTemplate.subject == deputy.face_subject)
-            .order_by(FaceTemplate.id)
-        )
-    )
+def templates_of(session: Session, deputy: Deputy, *, model: str | None) -> list[FaceTemplate]:
+    """A deputy's templates of face model `model` (None: of every model), oldest first."""
+    query = select(FaceTemplate).where(FaceTemplate.subject == deputy.face_subject)
+    if model is not None:
+        query = query.where(FaceTemplate.model_id == info(model).template_id)
+    return list(session.scalars(query.order_by(FaceTemplate.id)))
+
+
+@dataclass(frozen=True)
+class MissingTemplates:
+    """A seated deputy the active face model cannot recognise: no usable template of it."""
+
+    number: str
+    name: str
+    models: tuple[str, ...]  # the face models they do have templates of
+    flagged: int  # templates of the active model set aside as a possible mix-up
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def missing_templates(session: Session, *, model: str) -> list[MissingTemplates]:
+    """Seated deputies without a usable (unflagged) template of `model`, by number.
+
+    After switching `BAODAO_FACE_MODEL` these are the deputies to re-photograph or to
+    re-import with the same photos; until then the kiosk cannot recognise them.
+    """
+    by_id = {v.template_id: v.name for v in INFO.values()}
+    active = info(model).template_id
+    rows = session.execute(
+        select(Deputy, FaceTemplate.model_id, FaceTemplate.flagged)
+        .outerjoin(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
+        .where(Deputy.status == DeputyStatus.SEATED)
+        .order_by(Deputy.number)
+    ).all()
+    seen: dict[int, tuple[Deputy, set[str], int, bool]] = {}
+    for deputy, model_id, flagged in rows:
+        _, models, n_flagged, usable = seen.get(deputy.id, (deputy, set(), 0, False))
+        if model_id is not None:
+            models.add(by_id.get(model_id, model_id))
+            if model_id == active:
+                usable = usable or not flagged
+                n_flagged += bool(flagged)
+        seen[deputy.id] = (deputy, models, n_flagged, usable)
+    return [
+        MissingTemplates(d.number, d.name, tuple(sorted(models)), n_flagged)
+        for d, models, n_flagged, usable in seen.values()
+        if not usable
+    ]
 
 
 def upsert_deputy(
@@ -235,25 +295,78 @@ def _drop_lookalikes(session: Session, deputy_id: int) -> None:
 # --- templates ------------------------------------------------------------------------
 
 
+class DuplicateGuard:
+    """The enrolled templates of the active model, to find one person under two numbers.
+
+    Loaded once per import or upload and kept current as deputies are stored, so a
+    1,300-deputy import decrypts each template once.
+    """
+
+    def __init__(self, model: str, rows: Sequence[tuple[Deputy, Any]]) -> None:
+        self.limit = info(model).duplicate_distance
+        self.metric = info(model).metric
+        self.labels: list[int] = []
+        self.rows: list[Any] = []
+        self.who: dict[int, tuple[str, str]] = {}
+        for deputy, encoding in rows:
+            self.add(deputy.id, deputy.number, deputy.name, [encoding])
+
+    @classmethod
+    def load(cls, session: Session, *, cipher: TemplateCipher, model: str) -> DuplicateGuard:
+        """Every seated deputy's usable templates of `model`."""
+        return cls(model, enrolled_templates(session, cipher, model=model))
+
+    def add(self, deputy_id: int, number: str, name: str, encodings: Sequence[Any]) -> None:
+        """Remember a stored deputy's new templates."""
+        self.who[deputy_id] = (number, name)
+        for e in encodings:
+            self.labels.append(deputy_id)
+            self.rows.append(e)
+
+    def nearest_other(self, deputy_id: int | None, encoding: Any) -> tuple[int, float] | None:
+        """(deputy id, distance) of the closest other deputy nearer than the model's limit."""
+        if self.limit is None or not self.rows:
+            return None
+        import numpy as np
+
+        dist = distances(np.vstack(self.rows), encoding, self.metric)
+        order = np.argsort(dist, kind="stable")
+        for i in order:
+            if dist[i] >= self.limit:
+                return None
+            if self.labels[i] != deputy_id:
+                return self.labels[i], float(dist[i])
+        return None
+
+
 def persist_deputy(
     session: Session,
     *,
     cipher: TemplateCipher,
+    model: str,
     number: str,
     outcomes: Sequence[PhotoOutcome],
     threshold: float,
     actor: Actor,
     row: RosterRow | None = None,
     require_face: bool = True,
+    guard: DuplicateGuard | None = None,
+    confirm_duplicate: bool = False,
 ) -> DeputyResult:
     """Store one deputy's roster data and new templates in the caller's transaction.
 
     Args:
+        model: the face model that made the outcomes' encodings; only its templates count
+            for the photo-hash dedupe and the mix-up flags.
         number: the deputy; with `row` it is created or updated, without it must exist.
         outcomes: the pipeline's verdicts on this deputy's photos, in report order.
         threshold: the match threshold, for the mix-up flag (pipeline.mixup_flags).
         require_face: a new deputy is created only if at least one photo is usable, so an
             import never leaves a deputy without face data behind.
+        guard: the other deputies' templates; a new photo closer than the model's duplicate
+            distance to another deputy blocks this deputy (probable_duplicate, nothing
+            written) unless `confirm_duplicate` (an admin checked they are two people; the
+            confirmation is audited).
 
     Returns:
         The per-photo results; status "failed" means nothing of this deputy was written.
@@ -261,7 +374,7 @@ def persist_deputy(
     deputy = session.scalar(select(Deputy).where(Deputy.number == number))
     if deputy is None and row is None:
         raise NotFound(f"没有编号为 {number} 的代表 (no deputy {number})")
-    existing = templates_of(session, deputy) if deputy is not None else []
+    existing = templates_of(session, deputy, model=model) if deputy is not None else []
     known = {t.photo_sha256 for t in existing}
     new: list[PhotoOutcome] = []
     results: list[PhotoResult | None] = []
@@ -279,9 +392,26 @@ def persist_deputy(
             known.add(o.sha256)
             new.append(o)
             results.append(None)  # filled in below with its flag
+    name = deputy.name if deputy is not None else (row.name if row else None)
     if deputy is None and require_face and not new:
-        name = row.name if row else None
         return DeputyResult(number, name, "failed", [r for r in results if r is not None])
+
+    twins = _probable_duplicates(guard, deputy.id if deputy else None, new)
+    if twins and not confirm_duplicate:
+        code = "probable_duplicate"
+        blocked = [
+            PhotoResult(
+                number, o.label or None, "failed", code, _duplicate_message(twins[o.label]),
+                duplicate_of=twins[o.label],
+            )
+            if o.label in twins
+            else PhotoResult(number, o.label or None, "failed", code, pipeline.message(code))
+            for o in new
+        ]  # fmt: skip
+        it = iter(blocked)
+        return DeputyResult(
+            number, name, "failed", [r if r is not None else next(it) for r in results]
+        )
 
     status = "unchanged"
     if row is not None:
@@ -289,7 +419,9 @@ def persist_deputy(
     assert deputy is not None
     old_encodings = [cipher.decrypt(t.encoding) for t in existing]
     flags = pipeline.mixup_flags(
-        old_encodings + [o.encoding for o in new if o.encoding is not None], threshold=threshold
+        old_encodings + [o.encoding for o in new if o.encoding is not None],
+        threshold=threshold,
+        metric=info(model).metric,
     )
     for template, flag in zip(existing, flags, strict=False):
         if template.flagged != flag:
@@ -301,24 +433,35 @@ def persist_deputy(
             FaceTemplate(
                 subject=deputy.face_subject,
                 encoding=cipher.encrypt(o.encoding),
-                model_id=fe.MODEL_ID,
+                model_id=info(model).template_id,
                 quality=float(o.quality),
                 photo_sha256=o.sha256,
                 flagged=flag,
             )
         )
-    it = iter(zip(new, new_flags, strict=True))
+    it2 = iter(zip(new, new_flags, strict=True))
     filled: list[PhotoResult] = []
     for r in results:
         if r is None:
-            o, flag = next(it)
+            o, flag = next(it2)
             filled.append(
-                PhotoResult(number, o.label or None, "enrolled", None, None, flag, o.rotation)
-            )
+                PhotoResult(
+                    number, o.label or None, "enrolled", None, None, flag, o.rotation,
+                    twins.get(o.label),
+                )
+            )  # fmt: skip
         else:
             filled.append(r)
     if new and status == "unchanged":
         status = "updated"
+    if twins:
+        audit.record(
+            session,
+            actor=actor,
+            action="deputy.duplicate_confirmed",
+            deputy_id=deputy.id,
+            detail={"model": model, "photos": twins},
+        )
     if status != "unchanged":
         audit.record(
             session,
@@ -327,13 +470,45 @@ def persist_deputy(
             deputy_id=deputy.id,
             detail={
                 "status": status,
+                "model": model,
                 "enrolled": len(new),
                 "flagged": sum(new_flags),
                 "failed": sum(r.status == "failed" for r in filled),
             },
         )
     session.flush()
-    return DeputyResult(number, deputy.name, status, filled, len(existing) + len(new))
+    return DeputyResult(
+        number,
+        deputy.name,
+        status,
+        filled,
+        len(existing) + len(new),
+        deputy.id,
+        [o.encoding for o, flag in zip(new, new_flags, strict=True) if not flag],
+    )
+
+
+def _probable_duplicates(
+    guard: DuplicateGuard | None, deputy_id: int | None, new: Sequence[PhotoOutcome]
+) -> dict[str, dict[str, Any]]:
+    """Photo label -> the other deputy it probably shows: {number, name, distance}."""
+    out: dict[str, dict[str, Any]] = {}
+    if guard is None:
+        return out
+    for o in new:
+        hit = guard.nearest_other(deputy_id, o.encoding)
+        if hit is not None:
+            number, name = guard.who[hit[0]]
+            out[o.label] = {"number": number, "name": name, "distance": round(hit[1], 4)}
+    return out
+
+
+def _duplicate_message(other: dict[str, Any]) -> str:
+    return (
+        f"该照片与已录入的代表 {other['number']} {other['name']} 极为相似"
+        f"（距离 {other['distance']:.3f}），疑似同一人以两个编号录入；请核对，"
+        "如确为两人，由管理员确认（--confirm-duplicate 或 confirm_duplicate=true）后录入。"
+    )
 
 
 def _storage_failure(
@@ -351,37 +526,51 @@ def store_one(
     sessions: sessionmaker[Session],
     *,
     cipher: TemplateCipher,
+    model: str,
     number: str,
     outcomes: Sequence[PhotoOutcome],
     threshold: float,
     actor: Actor,
     row: RosterRow | None = None,
+    guard: DuplicateGuard | None = None,
+    confirm_duplicate: bool = False,
 ) -> DeputyResult:
-    """persist_deputy in its own transaction; a database failure fails only this deputy."""
+    """persist_deputy in its own transaction; a database failure fails only this deputy.
+
+    After the commit the deputy's new templates join `guard`, so the next deputy of the
+    same import is checked against them too.
+    """
     try:
         with session_scope(sessions) as session:
-            return persist_deputy(
+            result = persist_deputy(
                 session,
                 cipher=cipher,
+                model=model,
                 number=number,
                 outcomes=outcomes,
                 threshold=threshold,
                 actor=actor,
                 row=row,
+                guard=guard,
+                confirm_duplicate=confirm_duplicate,
             )
     except NotFound:
         raise
     except Exception:
         logger.exception("storing deputy %s failed; nothing of this deputy was saved", number)
         return _storage_failure(number, row.name if row else None, outcomes)
+    if guard is not None and result.deputy_id is not None and result.added:
+        guard.add(result.deputy_id, number, result.name or number, result.added)
+    return result
 
 
-def known_hashes(session: Session) -> dict[str, set[str]]:
-    """Stored photo hashes per deputy number (to skip photos already enrolled)."""
+def known_hashes(session: Session, *, model: str) -> dict[str, set[str]]:
+    """Stored photo hashes per deputy number, of `model`'s templates (to skip photos already
+    enrolled for this model; the same photo is enrolled again for another model)."""
     rows = session.execute(
-        select(Deputy.number, FaceTemplate.photo_sha256).join(
-            FaceTemplate, FaceTemplate.subject == Deputy.face_subject
-        )
+        select(Deputy.number, FaceTemplate.photo_sha256)
+        .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
+        .where(FaceTemplate.model_id == info(model).template_id)
     )
     out: dict[str, set[str]] = {}
     for number, sha in rows:
@@ -407,14 +596,20 @@ def import_roster(
     actor: Actor,
     on_photo: Callable[[PhotoOutcome], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    confirm_duplicates: frozenset[str] = frozenset(),
 ) -> ImportReport:
     """Import a parsed roster: face work in `workers` processes, one transaction per deputy.
 
-    Photos whose bytes are already stored for the deputy are not processed again, so a
-    repeated import is fast and changes nothing. Look-alike pairs are refreshed at the end.
+    Photos whose bytes are already stored for the deputy (for the active face model) are not
+    processed again, so a repeated import is fast and changes nothing. A deputy whose photo
+    probably shows another enrolled deputy is not stored unless their number is in
+    `confirm_duplicates`. Look-alike pairs are refreshed at the end.
     """
+    model = settings.face_model
+    fe.check_model(model)
     with session_scope(sessions) as session:
-        stored = known_hashes(session)
+        stored = known_hashes(session, model=model)
+        guard = DuplicateGuard.load(session, cipher=cipher, model=model)
     pending: dict[str, list[PhotoOutcome]] = {}
     expected: dict[str, int] = {}
     order: dict[str, list[str]] = {}
@@ -445,11 +640,14 @@ def import_roster(
         results[number] = store_one(
             sessions,
             cipher=cipher,
+            model=model,
             number=number,
             outcomes=outcomes,
             threshold=threshold,
             actor=actor,
             row=by_number[number],
+            guard=guard,
+            confirm_duplicate=number in confirm_duplicates,
         )
 
     for number, outcomes in list(pending.items()):
@@ -482,16 +680,21 @@ def add_photos(
     workers: int = 1,
     pool: ProcessPoolExecutor | None = None,
     new: RosterRow | None = None,
+    confirm_duplicate: bool = False,
 ) -> DeputyResult:
     """Enrol photos of a deputy (one transaction); refreshes look-alikes.
 
     The deputy must exist, unless `new` gives the roster data to create them with (then,
-    as in an import, nobody is created without a usable photo).
+    as in an import, nobody is created without a usable photo). A photo that probably shows
+    another enrolled deputy blocks the change unless `confirm_duplicate`.
     """
+    model = settings.face_model
+    fe.check_model(model)
     with session_scope(sessions) as session:
         exists = session.scalar(select(Deputy.id).where(Deputy.number == number)) is not None
         if not exists and new is None:
             get_deputy(session, number=number)  # raises NotFound with the usual message
+        guard = DuplicateGuard.load(session, cipher=cipher, model=model)
     outcomes = {
         o.label: o
         for o in pipeline.run_jobs(jobs, engine_params(settings), workers=workers, pool=pool)
@@ -499,11 +702,14 @@ def add_photos(
     result = store_one(
         sessions,
         cipher=cipher,
+        model=model,
         number=number,
         threshold=settings.match_threshold,
         outcomes=[outcomes[j.label] for j in jobs],
         actor=actor,
         row=None if exists else new,
+        guard=guard,
+        confirm_duplicate=confirm_duplicate,
     )
     with session_scope(sessions) as session:
         refresh_lookalikes(session, cipher=cipher, settings=settings)
@@ -513,39 +719,61 @@ def add_photos(
 # --- gallery, look-alikes, identify ---------------------------------------------------
 
 
-def load_gallery(session: Session, *, cipher: TemplateCipher) -> tuple[Gallery, dict[int, Deputy]]:
+def load_gallery(
+    session: Session, *, cipher: TemplateCipher, model: str
+) -> tuple[Gallery, dict[int, Deputy]]:
     """The templates the live matcher uses (`gallery.enrolled_templates`) as one Gallery."""
-    rows = enrolled_templates(session, cipher)
+    rows = enrolled_templates(session, cipher, model=model)
     deputies = {deputy.id: deputy for deputy, _ in rows}
-    return Gallery.build((deputy.id, enc) for deputy, enc in rows), deputies
+    gallery = Gallery.build(((d.id, enc) for d, enc in rows), metric=info(model).metric)
+    return gallery, deputies
 
 
 def refresh_lookalikes(
     session: Session, *, cipher: TemplateCipher, settings: Settings
 ) -> list[dict[str, Any]]:
-    """Recompute and store look-alike pairs over all seated deputies; returns them."""
-    gallery, deputies = load_gallery(session, cipher=cipher)
+    """Recompute and store look-alike pairs over all seated deputies (active model's
+    templates); returns them with a sentence of advice each."""
+    model = settings.face_model
+    gallery, deputies = load_gallery(session, cipher=cipher, model=model)
     below = settings.match_threshold + settings.lookalike_safety_margin
     pairs = pipeline.lookalike_pairs(gallery, below=below)
     session.execute(delete(LookalikePair))
     for p in pairs:
         session.add(LookalikePair(deputy_a_id=p.a, deputy_b_id=p.b, distance=p.distance))
     session.flush()
-    return [_pair_dict(deputies[p.a], deputies[p.b], p.distance) for p in pairs]
+    return [_pair_dict(deputies[p.a], deputies[p.b], p.distance, model) for p in pairs]
 
 
-def _pair_dict(a: Deputy, b: Deputy, distance: float) -> dict[str, Any]:
+LOOKALIKE_ADVICE = (
+    "两位代表长相相近，报到机会要求更明显的差距才确认：请为两人各补录一张不同时间拍摄的"
+    "正面照片（baodao enroll add 编号 照片），提高区分度；现场如未能识别，请核对证件后手动补签到。"
+)
+TWIN_ADVICE = (
+    "两人的照片极为相似，可能是同一人以两个编号录入：请先核对两人的身份和照片；"
+    "如确为两人，请各补录一张不同时间拍摄的正面照片，现场未能识别时核对证件后手动补签到。"
+)
+
+
+def lookalike_advice(distance: float, model: str) -> str:
+    """A sentence for the clerk about one look-alike pair."""
+    limit = info(model).duplicate_distance
+    return TWIN_ADVICE if limit is not None and distance < limit else LOOKALIKE_ADVICE
+
+
+def _pair_dict(a: Deputy, b: Deputy, distance: float, model: str) -> dict[str, Any]:
     return {
         "a": {"number": a.number, "name": a.name},
         "b": {"number": b.number, "name": b.name},
         "distance": round(distance, 4),
+        "advice": lookalike_advice(distance, model),
     }
 
 
-def get_lookalikes(session: Session) -> list[dict[str, Any]]:
-    """The stored look-alike pairs, nearest first."""
+def get_lookalikes(session: Session, *, model: str) -> list[dict[str, Any]]:
+    """The stored look-alike pairs, nearest first, with advice (distances of `model`)."""
     pairs = session.scalars(select(LookalikePair).order_by(LookalikePair.distance))
-    return [_pair_dict(p.deputy_a, p.deputy_b, p.distance) for p in pairs]
+    return [_pair_dict(p.deputy_a, p.deputy_b, p.distance, model) for p in pairs]
 
 
 def lookalike_ids(session: Session) -> frozenset[int]:
@@ -565,7 +793,7 @@ class Identifier:
 
     @classmethod
     def load(cls, session: Session, *, cipher: TemplateCipher, settings: Settings) -> Identifier:
-        gallery, deputies = load_gallery(session, cipher=cipher)
+        gallery, deputies = load_gallery(session, cipher=cipher, model=settings.face_model)
         return cls(gallery, deputies, lookalike_ids(session), settings)
 
     def identify(self, data: bytes | Path) -> dict[str, Any]:
@@ -574,6 +802,7 @@ class Identifier:
         faces = pipeline.identify_faces(
             image,
             self.gallery,
+            model=self.settings.face_model,
             threshold=self.settings.match_threshold,
             margin=self.settings.match_margin,
             min_face_px=self.settings.min_face_px,

@@ -63,10 +63,14 @@ class Deputy(TimestampMixin, Base):
 
 
 class FaceTemplate(Base):
-    """One face encoding, encrypted at rest, linked to a person only by an opaque subject id."""
+    """One face encoding, encrypted at rest, linked to a person only by an opaque subject id.
+
+    `model_id` names the face model that made it: templates of different models are never
+    compared, and one photo may give one template per model.
+    """
 
     __tablename__ = "face_templates"
-    __table_args__ = (UniqueConstraint("subject", "photo_sha256"),)
+    __table_args__ = (UniqueConstraint("subject", "model_id", "photo_sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(32), index=True)

@@ -4,10 +4,11 @@
 
 Both sides process the same photos (every photo of every identity folder) in fresh child
 processes, measured in the same run: photos/s and peak resident memory. The import runs with
-the shipped settings (enroll_jitters from Settings) and once more with jitters=1: two network
-passes per photo (the face and its mirror), where the baseline's face_encodings does one.
-It also times one network pass on the same aligned face chips with dlib's own encoder (what
-face_recognition runs) and with ours (`checkin.face_net`, ONNX Runtime).
+the shipped settings (the default face model, SFace, at its defaults) and once more with the
+dlib model at its defaults (enroll_jitters 4: 8 network passes per photo), where the
+baseline's face_encodings does one pass. It also times one network pass on the same aligned
+face chips with dlib's own encoder (what face_recognition runs), with ours for the same
+network (`checkin.faces.dlib_net`, ONNX Runtime) and with SFace (`checkin.faces.sface_net`).
 """
 
 from __future__ import annotations
@@ -108,37 +109,41 @@ def _encoder_child(list_file: Path) -> dict[str, Any]:
     import dlib
     import numpy as np
 
-    from checkin.faces import dlib_model
+    from checkin.faces import dlib_model, sface_net
     from checkin.faces import engine as fe
     from checkin.faces.dlib_net import face_net
     from checkin.settings import Settings
 
     max_pixels = Settings(_env_file=None).max_image_pixels
-    chips = []
+    chips: dict[str, list[np.ndarray]] = {"dlib": [], "sface": []}
     for p in json.loads(list_file.read_text()):
         image = fe.load_image(Path(p), max_pixels=max_pixels)
-        boxes = fe.detect(image)
-        if boxes:
-            _, shape = fe.assess(image, boxes[0], min_face_px=1)
-            chips.append(dlib.get_face_chip(image, shape, size=150, padding=0.25))
-        if len(chips) == ENCODER_CHIPS:
+        faces = fe.detect(image, model="dlib")
+        yunet = fe.detect(image, model="sface")
+        if faces and yunet and yunet[0].landmarks is not None:
+            _, shape = fe.assess(image, faces[0], model="dlib", min_face_px=1)
+            chips["dlib"].append(dlib.get_face_chip(image, shape, size=150, padding=0.25))
+            chips["sface"].append(sface_net.align(image, yunet[0].landmarks))
+        if len(chips["dlib"]) == ENCODER_CHIPS:
             break
-    net = face_net()
-    encoders: dict[str, Callable[[np.ndarray], object]] = {
-        "dlib": dlib_model.models().face_encoder.compute_face_descriptor,
-        "onnx": lambda chip: net([chip]),
+    net, sface = face_net(), sface_net.sface()
+    encoders: dict[str, tuple[str, Callable[[np.ndarray], object]]] = {
+        "dlib": ("dlib", dlib_model.models().face_encoder.compute_face_descriptor),
+        "onnx": ("dlib", lambda chip: net([chip])),
+        "sface": ("sface", lambda chip: sface.features([chip])),
     }
     timed: dict[str, float] = {}
-    for name, encode in encoders.items():
-        encode(chips[0])  # warm-up
+    for name, (kind, encode) in encoders.items():
+        encode(chips[kind][0])  # warm-up
         started = time.perf_counter()
-        for chip in chips:
+        for chip in chips[kind]:
             encode(chip)
-        timed[name] = (time.perf_counter() - started) * 1000 / len(chips)
+        timed[name] = (time.perf_counter() - started) * 1000 / len(chips[kind])
     return {
-        "chips": len(chips),
+        "chips": len(chips["dlib"]),
         "dlib_ms_per_pass": round(timed["dlib"], 1),
         "onnx_ms_per_pass": round(timed["onnx"], 1),
+        "sface_ms_per_pass": round(timed["sface"], 1),
         "ratio": round(timed["onnx"] / timed["dlib"], 3),
     }
 
@@ -178,13 +183,13 @@ def _rss_mb(who: int) -> float:
 
 
 def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[str, Any]:
-    """Run baseline, import (shipped settings) and import (jitters=1); photos/s, memory, ratios."""
+    """Run baseline, import (shipped settings) and import (dlib model); photos/s, memory, ratios."""
     from checkin.settings import Settings
 
     identities = collect(Path(faces_dir), limit)
     paths = [str(p) for files in identities.values() for p in files]
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BAODAO_")}
-    shipped_jitters = Settings(_env_file=None).enroll_jitters
+    shipped = Settings(_env_file=None)
     with tempfile.TemporaryDirectory(prefix="baodao-bench-") as tmp:
         work = Path(tmp)
         roster, photos = _write_roster(identities, work)
@@ -193,16 +198,20 @@ def run_enroll_bench(faces_dir: Path, workers: int, *, limit: int = 0) -> dict[s
         baseline = _child(["baseline", str(list_file)], base_env)
         encoder = _child(["encoder", str(list_file)], base_env)
         runs: dict[str, Any] = {}
-        for label, jitters in (("import_shipped", shipped_jitters), ("import_jitters1", 1)):
+        for label, settings in (
+            ("import_shipped", shipped),
+            ("import_dlib", shipped.for_model("dlib")),
+        ):
             data = work / label
             env = base_env | {
                 "BAODAO_DATA_DIR": str(data),
                 "BAODAO_DATABASE_URL": f"sqlite:///{data / 'baodao.db'}",
                 "BAODAO_SECRET_KEY": "bench-secret-key-0123456789",
-                "BAODAO_ENROLL_JITTERS": str(jitters),
+                "BAODAO_FACE_MODEL": settings.face_model,
             }
             runs[label] = _child(["import", str(roster), str(photos), str(workers)], env)
-            runs[label]["jitters"] = jitters
+            runs[label]["model"] = settings.face_model
+            runs[label]["jitters"] = settings.enroll_jitters
     result: dict[str, Any] = {
         "photos": len(paths),
         "identities": len(identities),
@@ -232,13 +241,15 @@ def print_result(r: dict[str, Any]) -> None:
         f"{r['cores']} cores",
         f"baseline (sequential face_recognition: load, face_locations, face_encodings, 1 jitter):"
         f" {b['photos_per_s']} photos/s, peak RSS {b['parent_maxrss_mb']} MB",
-        f"one network pass on a face chip: {r['encoder']['onnx_ms_per_pass']} ms (ONNX Runtime)"
-        f" vs {r['encoder']['dlib_ms_per_pass']} ms (dlib) = {r['encoder']['ratio']}x",
+        f"one pass of dlib's network on a face chip: {r['encoder']['onnx_ms_per_pass']} ms"
+        f" (ONNX Runtime) vs {r['encoder']['dlib_ms_per_pass']} ms (dlib) ="
+        f" {r['encoder']['ratio']}x; one SFace pass: {r['encoder']['sface_ms_per_pass']} ms",
     ]
-    for label in ("import_shipped", "import_jitters1"):
+    for label in ("import_shipped", "import_dlib"):
         run = r[label]
         lines.append(
-            f"baodao enroll import (enroll_jitters={run['jitters']}): {run['photos_per_s']} "
+            f"baodao enroll import ({run['model']}, enroll_jitters={run['jitters']}): "
+            f"{run['photos_per_s']} "
             f"photos/s = {run['speed_ratio']}x baseline; peak RSS parent "
             f"{run['parent_maxrss_mb']} MB + {r['workers']} x worker {run['worker_maxrss_mb']} MB"
             f" (<= {run['total_maxrss_mb']} MB); enrolled {run['totals']['enrolled_photos']}, "

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from checkin.errors import InvalidInput
@@ -23,10 +24,14 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 class EngineParams:
     """The engine settings a benchmark run encodes with."""
 
+    model: str
     min_face_px: int
     enroll_jitters: int
     live_jitters: int
     max_pixels: int
+    # Probes shrunk so their face is this many pixels wide (a deputy farther from the kiosk),
+    # and encoded without the size gate; None: as they are.
+    probe_face_px: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,19 +63,39 @@ def _largest(faces: Sequence[fe.FaceAnalysis]) -> fe.FaceAnalysis:
     return max(faces, key=lambda f: f.quality.face_px)
 
 
+def shrink_to_face(image: np.ndarray, face_px: int, *, model: str) -> np.ndarray | None:
+    """The photo scaled so its largest face is `face_px` wide (None: no face found)."""
+    faces = fe.detect(image, model=model)
+    if not faces:
+        return None
+    side = max(min(f.box[2] - f.box[0], f.box[1] - f.box[3]) for f in faces)
+    scale = face_px / side
+    h, w = image.shape[:2]
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=interp))
+
+
 def encode_ours(path: Path, role: str, params: EngineParams) -> PhotoResult:
     """Encode like the live service: enrollment rules for gallery photos, kiosk rules for probes.
 
     A probe photo with several faces uses its largest usable face (the person in front).
     """
+    model = params.model
+    min_face_px = params.min_face_px
     try:
         image = fe.load_image(path, max_pixels=params.max_pixels)
         if role == "gallery":
             face = fe.enroll_photo(
-                image, min_face_px=params.min_face_px, jitters=params.enroll_jitters
+                image, model=model, min_face_px=min_face_px, jitters=params.enroll_jitters
             )
             return PhotoResult(face.encoding, None)
-        faces = fe.analyze(image, min_face_px=params.min_face_px, jitters=params.live_jitters)
+        if params.probe_face_px is not None:
+            shrunk = shrink_to_face(image, params.probe_face_px, model=model)
+            if shrunk is None:
+                return PhotoResult(None, "no_face")
+            image, min_face_px = shrunk, 1
+        faces = fe.analyze(image, model=model, min_face_px=min_face_px, jitters=params.live_jitters)
     except fe.FaceEngineError as exc:
         return PhotoResult(None, exc.code)
     usable = [f for f in faces if f.encoding is not None]
@@ -109,7 +134,11 @@ def encode_folder(
     mode: str = "ours",
     workers: int = 2,
 ) -> dict[str, list[PhotoResult]]:
-    """Encode every photo once, in up to `workers` processes, keeping identity/file order."""
+    """Encode every photo once, in up to `workers` processes, keeping identity/file order.
+
+    `mode` "ours" encodes with `params.model` through the service's engine, "plain" with
+    plain face_recognition.
+    """
     jobs = [
         (mode, path, role, params)
         for name in sorted(identities)

@@ -62,15 +62,26 @@ def serve(
     import uvicorn
 
     from checkin.accounts.service import ensure_admin
+    from checkin.faces.engine import check_model
     from checkin.logs import setup_logging
     from checkin.web.app import create_app
+    from enrollment.service import missing_templates
 
     rt = open_runtime()
     setup_logging(rt.settings.log_level)
+    model = rt.settings.face_model
+    check_model(model)  # a missing or damaged model file: one line, exit 2
     with session_scope(rt.sessions) as session:
         password = ensure_admin(session)
         if password is not None:  # written before the commit: no admin without its password
             path = write_secret_file(rt.settings.data_dir / FIRST_PASSWORD_FILE, password)
+        missing = missing_templates(session, model=model)
+    if missing:
+        typer.echo(
+            f"注意：{len(missing)} 名在任代表没有 {model} 模型的人脸模板，报到机无法识别他们"
+            "（baodao enroll missing 列出名单）。",
+            err=True,
+        )
     if password is not None:
         typer.echo(
             f"首次启动：已创建管理员账号 admin，一次性密码已写入 {path}（仅本机当前用户可读），"

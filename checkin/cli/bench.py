@@ -20,8 +20,10 @@ from checkin import audit, stored_settings
 from checkin.bench import accuracy as acc
 from checkin.bench import calibrate as cal
 from checkin.bench import report, suite
+from checkin.bench import report as report_md
 from checkin.bench.folder import encode_folder, list_identities
 from checkin.errors import BaodaoError
+from checkin.faces.model import MODEL_NAMES, info
 from checkin.runtime import Runtime, load_settings, open_runtime
 from checkin.settings import Settings
 from models.db import make_session_factory, session_scope
@@ -42,13 +44,7 @@ def _table(report: dict[str, Any]) -> Table:
     table = Table(title=f"开集识别准确率 (K={report['gallery_per_id']})")
     for col in ("", "threshold", "margin", *acc.METRIC_KEYS[4:]):
         table.add_column(col, justify="right" if col else "left", no_wrap=True)
-    rows = [
-        ("ours (Baodao)", report),
-        ("plain face_recognition 0.6", report["plain_face_recognition"]),
-    ]
-    if report.get("plain_face_recognition_strict"):
-        rows.append(("plain, strictest ≤1% errors", report["plain_face_recognition_strict"]))
-    for label, r in rows:
+    for label, r in report_md.accuracy_runs(report):
         table.add_row(
             label,
             f"{r['threshold']:.2f}",
@@ -58,21 +54,92 @@ def _table(report: dict[str, Any]) -> Table:
     return table
 
 
+def _sizes(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter("例如 40,150,367", param_hint="--sizes") from None
+
+
+def _size_table(report: dict[str, Any]) -> Table:
+    table = Table(title="注册人数与冒名接受率 (impostor accept vs people enrolled)")
+    for col in ("model", "N", "tar", "wrong_id", "impostor_accept", "strangers", "t@1%", "t@0.5%"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for model, rows in report["by_size"].items():
+        for r in rows:
+            largest = r["largest_threshold"]
+            table.add_row(
+                model,
+                str(r["size"]),
+                f"{r['tar']:.3f}",
+                f"{r['wrong_id']:.4f}",
+                f"{r['impostor_accept']:.4f}",
+                f"{r['strangers_accept']:.4f}",
+                *(
+                    f"{largest[k]['threshold']:.3f}" if largest[k] else "–"
+                    for k in ("0.01", "0.005")
+                ),
+            )
+    return table
+
+
 @bench_app.command("accuracy")
 def accuracy(
     faces: Annotated[Path, typer.Option("--faces", help="目录：每个身份一个子目录")],
     gallery_per_id: Annotated[
         int, typer.Option("--gallery-per-id", min=1, help="每人注册照片数 K")
     ] = 1,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="只测这一个模型 sface|dlib（默认：当前模型、另一模型和 plain face_recognition）",
+        ),
+    ] = None,
+    scale: Annotated[
+        Path | None,
+        typer.Option(
+            "--scale",
+            help="注册人数测试集（如 ../shared/faces/scale）：其中每人都注册，strangers_* 为冒名者",
+        ),
+    ] = None,
+    sizes: Annotated[
+        str | None,
+        typer.Option("--sizes", help="与 --scale 同用：按注册人数 N 列表，如 40,150,367"),
+    ] = None,
+    subset: Annotated[
+        Path | None,
+        typer.Option("--subset", help="身份名单文件（每行一个），单独报告这些身份（如东亚面孔）"),
+    ] = None,
+    probe_face_px: Annotated[
+        int | None,
+        typer.Option(
+            "--probe-face-px", min=8, max=400, help="把探针照片缩小到人脸宽 X 像素（模拟距离）"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="DET 曲线 PNG 文件")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, max=2)] = 2,
 ) -> None:
-    """Open-set identification over identity folders, ours beside plain face_recognition."""
-    settings = Settings()
+    """Open-set identification over identity folders: both models beside plain face_recognition."""
+    if model is not None and model not in MODEL_NAMES:
+        raise typer.BadParameter(f"{model}（可选 {' / '.join(MODEL_NAMES)}）", param_hint="--model")
+    if sizes and scale is None:
+        raise typer.BadParameter("--sizes 需要与 --scale 一起使用", param_hint="--sizes")
     try:
+        settings = load_settings()
         report = suite.run_accuracy(
-            faces, gallery_per_id=gallery_per_id, settings=settings, workers=workers
+            faces,
+            gallery_per_id=gallery_per_id,
+            settings=settings,
+            workers=workers,
+            models=None if model is None else [model],
+            scale=scale,
+            sizes=_sizes(sizes),
+            subset=suite.read_subset(subset) if subset is not None else None,
+            probe_face_px=probe_face_px,
         )
     except BaodaoError as exc:
         raise _fail(exc) from exc
@@ -82,11 +149,20 @@ def accuracy(
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     console.print(_table(report))
+    if "by_size" in report:
+        console.print(_size_table(report))
+    for run in [report, *report["models"].values()]:
+        if "subset" in run:
+            sub = run["subset"]
+            console.print(
+                f"{run['model']} 名单内 {sub['identities']} 个身份：tar {sub['tar']:.3f}，"
+                f"wrong_id {sub['wrong_id']:.4f}，impostor_accept {sub['impostor_accept']:.4f}"
+                f"（{sub['genuine_probes']} 真实 / {sub['impostor_probes']} 冒名探针）"
+            )
     console.print(
         f"身份 {report['identities']}，注册模板 {report['gallery_size']}，"
         f"真实探针 {report['genuine_probes']}，冒名探针 {report['impostor_probes']}；"
-        f"未取得单张可用人脸：ours {report['no_single_face']['ours']}，"
-        f"plain {report['no_single_face']['plain']}；用时 {report['seconds']['total']} s"
+        f"未取得单张可用人脸：{report['no_single_face']}；用时 {report['seconds']['total']} s"
     )
     if plot is not None:
         console.print(f"DET 曲线已写入 {plot}")
@@ -107,7 +183,7 @@ def _db_population(rt: Runtime) -> _Population:
     from enrollment.service import load_gallery
 
     with rt.sessions() as session:
-        gallery, deputies = load_gallery(session, cipher=rt.cipher)
+        gallery, deputies = load_gallery(session, cipher=rt.cipher, model=rt.settings.face_model)
         names = {i: f"{d.number} {d.name}" for i, d in deputies.items()}
     return _Population(
         closest=cal.impostor_pairs(gallery),
@@ -134,8 +210,17 @@ def calibrate(
     apply: Annotated[
         bool, typer.Option("--apply", help="把建议的阈值写入数据库（记入审计日志）")
     ] = False,
+    roster_size: Annotated[
+        int | None,
+        typer.Option(
+            "--roster-size",
+            min=1,
+            help="一次会议名册的人数（默认：已注册的在任代表人数）；人数越多阈值越严",
+        ),
+    ] = None,
 ) -> None:
-    """Suggest a match threshold from distances between different enrolled deputies."""
+    """Suggest a match threshold (for the active face model) from distances between different
+    enrolled deputies, within what the model allows for the roster's size."""
     if not use_db and (faces is None or apply):
         console.print("[red]错误：--no-db 时需要 --faces，且不能 --apply。[/red]")
         raise typer.Exit(code=2)
@@ -162,16 +247,25 @@ def calibrate(
     sources = [p for p in (db, folder_pop) if p is not None and p.persons >= 2]
     imp = [p.distance for src in sources for p in src.closest]
     gen = np.concatenate([src.genuine for src in sources] + [np.empty(0)])
-    # An impostor at a kiosk is compared with every enrolled deputy (union bound in `suggest`).
+    # An impostor at a kiosk is compared with everyone on the roster (union bound in
+    # `suggest`); without --roster-size, every enrolled deputy (the largest roster possible).
     persons = max((src.persons for src in sources), default=1)
     if db is not None and db.persons >= MIN_DEPUTIES:
         persons = db.persons
+    persons = roster_size or persons
     try:
-        s = cal.suggest(imp, gen, target_far, persons=persons, margin=settings.match_margin)
+        s = cal.suggest(
+            imp,
+            gen,
+            target_far,
+            persons=persons,
+            margin=settings.match_margin,
+            ceiling=cal.roster_ceiling(settings.face_model, persons, target_far),
+        )
     except ValueError as exc:
         console.print(f"[red]错误：距离太少，无法估计阈值（{exc}）。[/red]")
         raise typer.Exit(code=2) from exc
-    _print_calibration(s, imp, sources, pairs, probes)
+    _print_calibration(s, imp, sources, pairs, probes, settings.face_model)
     if apply:
         assert rt is not None and db is not None
         _apply(rt, s, deputies=db.persons, faces=faces)
@@ -184,7 +278,9 @@ def _folder_population(
     identities = list_identities(faces)
     roles = acc.roles(identities, gallery_per_id=gallery_per_id)
     raw = encode_folder(identities, roles, suite.engine_params(settings), workers=workers)
-    probes = acc.build_probe_set(suite.encodings(raw), gallery_per_id=gallery_per_id)
+    probes = acc.build_probe_set(
+        suite.encodings(raw), gallery_per_id=gallery_per_id, metric=info(settings.face_model).metric
+    )
     population = _Population(
         closest=cal.impostor_pairs(probes.gallery),
         genuine=suite.genuine_probe_distances(probes),
@@ -195,30 +291,35 @@ def _folder_population(
 
 
 def _apply(rt: Runtime, s: cal.Suggestion, *, deputies: int, faces: Path | None) -> None:
-    """Store the suggested threshold (ConfigValue) with an audit event, in one transaction."""
+    """Store the suggested threshold for the active face model (ConfigValue
+    `MODEL:match_threshold`) with an audit event, in one transaction."""
     settings = rt.settings
     try:
         stored_settings.validate(settings, {"match_threshold": s.threshold}, source="建议的")
     except BaodaoError as exc:
         raise _fail(exc) from exc
+    key = stored_settings.key_for("match_threshold", settings.face_model)
     with session_scope(rt.sessions) as session:
         changes = stored_settings.store(
             session,
-            {"match_threshold": s.threshold},
+            {key: s.threshold},
             actor=audit.Actor.cli(),
             action="settings.calibrate",
             detail={
+                "model": settings.face_model,
                 "effective_before": {"match_threshold": settings.match_threshold},
                 "target_far": s.target_far,
                 "method": s.method,
                 "impostor_pairs": s.impostor_pairs,
                 "deputies": deputies,
+                "roster_size": s.persons,
                 "faces": str(faces) if faces else None,
             },
         )
-    c = changes["match_threshold"]
+    c = changes[key]
     console.print(
-        f"已写入数据库：match_threshold {settings.match_threshold:g} → {c['new']}"
+        f"已写入数据库：{settings.face_model} 模型的 match_threshold "
+        f"{settings.match_threshold:g} → {c['new']}"
         f"（此前保存的值：{c['old'] or '无'}；审计记录 settings.calibrate）。"
         "正在运行的 baodao serve 需重启后生效。"
     )
@@ -235,6 +336,7 @@ def _print_calibration(
     sources: list[_Population],
     n_pairs: int,
     probes: acc.ProbeSet | None,
+    model: str,
 ) -> None:
     hist = Table(title=f"不同人之间的距离分布（{s.impostor_pairs} 对）")
     hist.add_column("距离")
@@ -256,6 +358,8 @@ def _print_calibration(
         look.add_row(a, b, f"{d:.3f}")
     console.print(look)
     console.print(
+        f"{model} 模型，名册 {s.persons} 人（该人数下的上限 "
+        f"{'无' if s.ceiling is None else f'{s.ceiling:.3f}'}）："
         f"建议阈值 match_threshold = [bold]{s.threshold:.3f}[/bold]（方法 {s.method}，"
         f"目标冒名接受率 {s.target_far:g}，每对 {s.per_pair_far:.2g}；"
         f"最近的不同人距离 {s.impostor_min:.3f}，"
@@ -341,7 +445,7 @@ def run_all(
     ] = False,
 ) -> None:
     """Accuracy and speed; writes report.md, accuracy.png and the JSON results into `out`."""
-    settings = Settings()
+    settings = load_settings()
     speed_args: dict[str, Any] = {
         "workers": workers,
         "trials": 2 if quick else trials,

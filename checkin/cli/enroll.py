@@ -14,6 +14,7 @@ from rich.table import Table
 from checkin.audit import Actor
 from checkin.cli.terms import parse_when
 from checkin.faces.engine import UnreadableImage
+from checkin.faces.model import info
 from checkin.runtime import Runtime, open_runtime
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob, PhotoOutcome
@@ -44,8 +45,14 @@ def import_roster(
     ),
     workers: int = typer.Option(0, "--workers", min=0, max=64, help="进程数，0 = 每核一个"),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的报告"),
+    confirm_duplicate: list[str] = typer.Option(
+        [],
+        "--confirm-duplicate",
+        help="代表编号：已核对确为两人，允许录入与另一代表极为相似的照片（可重复；记入审计）",
+    ),
 ) -> None:
-    """Import a roster and its photos; exit code 1 if any photo failed."""
+    """Import a roster and its photos (the active face model's templates); exit code 1 if any
+    photo failed."""
     rows = read_roster(roster)
     if not photos.is_dir():
         raise typer.BadParameter(f"照片文件夹不存在：{photos}", param_hint="--photos")
@@ -79,6 +86,7 @@ def import_roster(
             actor=Actor.cli(),
             on_photo=on_photo,
             on_start=on_start,
+            confirm_duplicates=frozenset(confirm_duplicate),
         )
     if as_json:
         _out(report.as_dict())
@@ -136,13 +144,14 @@ def _print_lookalikes(pairs: list[dict[str, Any]], console: Console) -> None:
         console.print("未发现长相相近的代表 (no look-alike pairs).")
         return
     table = Table(title="长相相近的代表（识别时将额外谨慎） Look-alike pairs")
-    for col in ("代表 A", "代表 B", "距离"):
+    for col in ("代表 A", "代表 B", "距离", "建议"):
         table.add_column(col)
     for p in pairs:
         table.add_row(
             f"{p['a']['number']} {p['a']['name']}",
             f"{p['b']['number']} {p['b']['name']}",
             f"{p['distance']:.3f}",
+            p["advice"],
         )
     console.print(table)
 
@@ -156,6 +165,11 @@ def add(
     gender: str | None = typer.Option(None, "--gender", help="性别"),
     workers: int = typer.Option(0, "--workers", min=0, max=64),
     as_json: bool = typer.Option(False, "--json"),
+    confirm_duplicate: bool = typer.Option(
+        False,
+        "--confirm-duplicate",
+        help="已核对确为两人：允许录入与另一代表极为相似的照片（记入审计）",
+    ),
 ) -> None:
     """Add photos of a deputy (new with --name); exit code 1 if any photo failed."""
     rt = open_runtime()
@@ -170,6 +184,7 @@ def add(
         actor=Actor.cli(),
         workers=min(_workers(rt, workers), len(jobs)),
         new=new,
+        confirm_duplicate=confirm_duplicate,
     )
     if as_json:
         _out(
@@ -214,11 +229,40 @@ def lookalikes(
         if refresh:
             pairs = service.refresh_lookalikes(session, cipher=rt.cipher, settings=rt.settings)
         else:
-            pairs = service.get_lookalikes(session)
+            pairs = service.get_lookalikes(session, model=rt.settings.face_model)
     if as_json:
         _out(pairs)
     else:
         _print_lookalikes(pairs, Console())
+
+
+@enroll_app.command("missing")
+def missing(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Seated deputies the active face model cannot recognise: no usable template of it.
+
+    After switching BAODAO_FACE_MODEL, re-run `baodao enroll import` with the same roster and
+    photos (the active model's templates are added) or enrol new photos of these deputies.
+    """
+    rt = open_runtime()
+    model = rt.settings.face_model
+    with session_scope(rt.sessions) as session:
+        rows = service.missing_templates(session, model=model)
+    if as_json:
+        _out({"model": model, "missing": [r.as_dict() for r in rows]})
+        return
+    if not rows:
+        typer.echo(f"所有在任代表都有 {model} 模型的人脸模板。")
+        return
+    table = Table(
+        title=f"缺少 {model} 模型人脸模板的代表 {len(rows)} 名（报到机无法识别，请重新录入照片）"
+    )
+    for col in ("编号", "姓名", "已有模板的模型", "说明"):
+        table.add_column(col)
+    for r in rows:
+        note = "模板被标记为疑似混入他人照片" if r.flagged else ""
+        table.add_row(r.number, r.name, ", ".join(r.models) or "无", note)
+    Console().print(table)
+    typer.echo("重新录入：baodao enroll import 名册 --photos 照片目录（同一批照片即可）")
 
 
 @enroll_app.command("bench")
@@ -254,16 +298,18 @@ def deputy_list(
     include_retired: bool = typer.Option(False, "--all", help="包括已离任代表"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List deputies with their number of face templates."""
+    """List deputies with their number of face templates of the active face model."""
     rt = open_runtime()
+    model = rt.settings.face_model
     with session_scope(rt.sessions) as session:
         rows = [
-            _deputy_dict(d, n) for d, n in service.get_all(session, include_retired=include_retired)
+            _deputy_dict(d, n)
+            for d, n in service.get_all(session, model=model, include_retired=include_retired)
         ]
     if as_json:
         _out(rows)
         return
-    table = Table(title=f"代表 {len(rows)} 名")
+    table = Table(title=f"代表 {len(rows)} 名（人脸模板：{model} 模型）")
     for col in ("编号", "姓名", "性别", "单位", "选区", "状态", "人脸模板"):
         table.add_column(col)
     for r in rows:
@@ -274,7 +320,7 @@ def deputy_list(
             r["unit"] or "",
             r["constituency"] or "",
             r["status"],
-            str(r["templates"]),
+            str(r["templates"]) if r["templates"] else "[red]0（无法识别）[/red]",
         )
     Console().print(table)
 
@@ -285,8 +331,10 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
         d = service.get_deputy(session, number=number)
-        templates = service.templates_of(session, d)
-        data = _deputy_dict(d, len(templates)) | {
+        model = rt.settings.face_model
+        templates = service.templates_of(session, d, model=None)
+        active = info(model).template_id
+        data = _deputy_dict(d, sum(t.model_id == active for t in templates)) | {
             "template_details": [
                 {
                     "id": t.id,
@@ -300,7 +348,7 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
             ],
             "lookalikes": [
                 p
-                for p in service.get_lookalikes(session)
+                for p in service.get_lookalikes(session, model=model)
                 if number in (p["a"]["number"], p["b"]["number"])
             ],
         }
@@ -312,7 +360,9 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
     typer.echo(f"{'templates':>13}: {data['templates']}")
     for t in data["template_details"]:
         flag = "  ⚠ 与其他照片差异大" if t["flagged"] else ""
-        typer.echo(f"{'':>15}#{t['id']} quality={t['quality']} sha={t['photo_sha256']}{flag}")
+        typer.echo(
+            f"{'':>15}#{t['id']} {t['model']} quality={t['quality']} sha={t['photo_sha256']}{flag}"
+        )
     for p in data["lookalikes"]:
         other = p["b"] if p["a"]["number"] == number else p["a"]
         typer.echo(f"{'look-alike':>13}: {other['number']} {other['name']} ({p['distance']:.3f})")

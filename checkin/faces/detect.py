@@ -1,4 +1,4 @@
-"""Face detection with dlib's HOG detector: for photos (enrollment, identify) and kiosk frames.
+"""The dlib model's face detection, dlib's HOG: for photos (enrollment, identify) and kiosk frames.
 
 Both run the same detector through `hog`, which scales the image first; they differ only in
 how the scale is chosen:
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from checkin.faces.boxes import Box, iou
-from checkin.faces.dlib_model import models
+from checkin.faces.fr import models
 from checkin.faces.image import check_image
 
 # Photos: HOG cost follows pixels × 4^upsample (≈130 ms per 1.6 M pixels on one core). HOG

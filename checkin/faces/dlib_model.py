@@ -6,29 +6,33 @@ The models load lazily on first use, once per process, so importing this module 
 
 from __future__ import annotations
 
-import math
-import warnings
-import zlib
-from functools import cache
+from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import dlib
 import numpy as np
 
+from checkin.faces import detect as hog
 from checkin.faces.boxes import Box
 from checkin.faces.dlib_net import CHIP_SIZE, face_net
+from checkin.faces.fr import models
+from checkin.faces.image import check_image
+from checkin.faces.model import INFO, Face, Limits
+from checkin.faces.quality import (
+    MAX_BRIGHTNESS,
+    MIN_BRIGHTNESS,
+    MIN_FRONTAL,
+    MIN_SHARPNESS,
+    Quality,
+    frontal_score,
+    measure,
+    verdict,
+)
+from checkin.faces.views import views
 
-MODEL_ID = "dlib_resnet_v1_mirror"
+MODEL_ID = INFO["dlib"].template_id
 
-
-@cache
-def models() -> Any:
-    """The face_recognition module with its dlib models loaded (once per process)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import face_recognition.api as fr
-    return fr
+__all__ = ["MODEL_ID", "DlibModel", "describe", "landmarks", "models", "points", "warm"]
 
 
 def warm() -> None:
@@ -51,54 +55,74 @@ def points(shape: Any) -> np.ndarray:
     )
 
 
-def jitter(chip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A randomly jittered copy of a face chip, as dlib's `jitter_image` makes them.
-
-    The crop is the chip shrunk by 3 px, shifted by up to ±2 % of its side, zoomed out by up
-    to 3 % and turned by up to ±3°, resampled to the chip's size (zeros outside); then
-    mirrored with probability ½.
-    """
-    side = chip.shape[0]
-    inner = side - 6
-    shift = rng.uniform(-0.02, 0.02, size=2) * inner
-    box = int(inner / rng.uniform(0.97, 0.99999))
-    angle = math.radians(rng.uniform(-3.0, 3.0))
-    centre = (side - 1) / 2 + np.round(shift)
-    # Output pixel p maps to source centre + R(angle) · (p - out_centre) · box / side.
-    scale = box / side
-    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
-    out_c = (side - 1) / 2
-    to_source = np.array(
-        [
-            [cos, -sin, centre[0] - cos * out_c + sin * out_c],
-            [sin, cos, centre[1] - sin * out_c - cos * out_c],
-        ]
-    )
-    crop = cv2.warpAffine(
-        chip,
-        to_source,
-        (side, side),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=(0, 0, 0),
-    )
-    return np.ascontiguousarray(crop[:, ::-1]) if rng.random() > 0.5 else crop
-
-
 def describe(image: np.ndarray, shape: Any, jitters: int) -> np.ndarray:
-    """The encoding of one aligned face: the mean of the face chip's and its mirror's.
+    """The encoding of one aligned face: the mean over its views (`views.views`).
 
-    Averaging the mirror image cancels part of the pose and lighting asymmetry; on the dev
-    set it gained 3–4 points of true accepts at the same error rate (docs/accuracy.md), for
-    one more network pass. With `jitters` > 1 each of the two is replaced by that many
-    jittered copies (`jitter`) and all of them are averaged; every copy costs one pass
-    (≈17 ms, `face_net`). The jitter is seeded by the chip's pixels, so the same photo gives
-    the same template in any process.
+    Every view costs one network pass (≈17 ms, `face_net`).
     """
     chip = dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25)
-    views = [chip, np.ascontiguousarray(chip[:, ::-1])]
-    if jitters > 1:
-        rng = np.random.default_rng(zlib.crc32(chip.tobytes()))
-        views = [jitter(v, rng) for v in views for _ in range(jitters)]
-    mean: np.ndarray = face_net()(views).mean(axis=0)
+    mean: np.ndarray = face_net()(views(chip, jitters)).mean(axis=0)
     return mean
+
+
+class DlibModel:
+    """HOG boxes, dlib's 5 points, dlib's ResNet in ONNX Runtime, Euclidean distance."""
+
+    info = INFO["dlib"]
+    limits = Limits(MIN_SHARPNESS, MIN_BRIGHTNESS, MAX_BRIGHTNESS, MIN_FRONTAL)
+
+    def warm(self) -> None:
+        warm()
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return [Face(box) for box in hog.detect(image)]
+
+    def detect_frame(
+        self, image: np.ndarray, *, min_face_px: int, regions: Sequence[Box]
+    ) -> list[Face]:
+        return [
+            Face(box) for box in hog.detect_frame(image, min_face_px=min_face_px, regions=regions)
+        ]
+
+    def orient(
+        self, image: np.ndarray, *, try_rotations: bool
+    ) -> tuple[np.ndarray, int, list[Face]]:
+        """Upright first; only when HOG finds nothing, turned by 90, 270 and 180 degrees."""
+        faces = self.detect(image)
+        if faces or not try_rotations:
+            return image, 0, faces
+        for k in (1, 3, 2):
+            turned = np.ascontiguousarray(np.rot90(image, k))
+            faces = self.detect(turned)
+            if faces:
+                return turned, 90 * k, faces
+        return image, 0, []
+
+    def assess(
+        self, image: np.ndarray, face: Face, *, min_face_px: int, limits: Limits
+    ) -> tuple[Quality, Any]:
+        check_image(image)
+        face_px, sharpness, brightness = measure(image, face.box)
+        shape = landmarks(image, face.box)
+        # dlib's 5 points: two corners of one eye (0, 1), of the other (2, 3), the nose base (4).
+        pts = points(shape)
+        frontal = frontal_score(pts[0:2].mean(axis=0), pts[2:4].mean(axis=0), pts[4])
+        quality = verdict(
+            face_px,
+            sharpness,
+            brightness,
+            frontal if face_px > 0 else 0.0,
+            min_face_px=min_face_px,
+            min_sharpness=limits.min_sharpness,
+            min_brightness=limits.min_brightness,
+            max_brightness=limits.max_brightness,
+            min_frontal=limits.min_frontal,
+        )
+        return quality, shape
+
+    def crowded(self, main: Face, main_px: int, other: Face, other_px: int) -> bool:
+        """Any other face at least half the main face's size (a far bystander does not count)."""
+        return other_px * 2 >= main_px
+
+    def describe(self, image: np.ndarray, landmarks: Any, jitters: int) -> np.ndarray:
+        return describe(image, landmarks, jitters)

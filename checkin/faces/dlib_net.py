@@ -30,18 +30,14 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from checkin.errors import BaodaoError
+from checkin.faces.errors import ModelFileError
+
+__all__ = ["CHIP_SIZE", "FaceNet", "ModelFileError", "build_model", "face_net"]
 
 CHIP_SIZE = 150
 _MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)  # dlib input_rgb_image
 _STAGES = ((32, 3), (64, 4), (128, 3), (256, 3), (256, 1))  # (filters, residual blocks)
 _LAYER_TAG = re.compile(rb"\x01\x05con_4|\x01\x07affine_|\x01\x04fc_2")
-
-
-class ModelFileError(BaodaoError):
-    """The dlib model file is missing, truncated or not the expected network."""
-
-    code = "model_file_error"
 
 
 @dataclass(frozen=True)

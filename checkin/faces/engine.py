@@ -1,61 +1,100 @@
 """The face engine: the one interface of the face path, for enrollment photos and kiosk frames.
 
 Pure: numpy arrays (or image bytes) in, small frozen dataclasses out; no web, no database, no
-file reads except the `load_image(path)` convenience. Enrollment and check-in use the same
-encoder. The modules behind it: `image` (loading), `detect` (HOG for photos and frames),
-`quality` (the gate), `dlib_model` (landmarks, alignment, encoding), `dlib_net` (the network).
+file reads except the `load_image(path)` convenience and the model files. Enrollment and
+check-in use the same model and encoder. Every function takes the model's name (`sface` or
+`dlib`, `BAODAO_FACE_MODEL`); the rules here (one face per enrollment photo, the gate's
+order of reasons, which faces get encoded) are the same for both, the models (`model`) supply
+detection, landmarks, the gate's measurements, the embedding and its distance.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 
-from checkin.faces import dlib_model
+from checkin.faces import metric
 from checkin.faces.boxes import Box, iou
-from checkin.faces.detect import detect, detect_frame
-from checkin.faces.errors import REASONS, FaceEngineError, ImageTooLarge, UnreadableImage
-from checkin.faces.image import check_image, load_image
-from checkin.faces.quality import (
-    MAX_BRIGHTNESS,
-    MIN_BRIGHTNESS,
-    MIN_FRONTAL,
-    MIN_SHARPNESS,
-    Quality,
-    frontal_score,
-    measure,
-    verdict,
+from checkin.faces.errors import (
+    REASONS,
+    FaceEngineError,
+    ImageTooLarge,
+    ModelFileError,
+    UnreadableImage,
 )
+from checkin.faces.image import check_image, load_image
+from checkin.faces.model import (
+    MODEL_NAMES,
+    Face,
+    FaceModel,
+    Limits,
+    ModelInfo,
+    ModelName,
+    info,
+)
+from checkin.faces.quality import Quality
 
 __all__ = [
-    "MODEL_ID",
+    "MODEL_NAMES",
     "REASONS",
     "Box",
     "DetectedFace",
+    "Face",
     "FaceAnalysis",
     "FaceEngineError",
     "FrameAnalysis",
     "FrameJob",
     "ImageTooLarge",
+    "ModelFileError",
+    "ModelInfo",
+    "ModelName",
     "Quality",
     "UnreadableImage",
     "analyze",
     "analyze_frame",
     "assess",
+    "check_model",
     "detect",
     "distances",
-    "encode",
     "enroll_photo",
+    "face_model",
+    "info",
     "load_image",
     "warm",
 ]
 
-MODEL_ID = dlib_model.MODEL_ID
-warm = dlib_model.warm
+
+@cache
+def face_model(name: str) -> FaceModel:
+    """The model called `name`, loaded once per process; ValueError for an unknown name."""
+    if info(name).name == "sface":
+        from checkin.faces.sface_model import SFaceModel
+
+        return SFaceModel()
+    from checkin.faces.dlib_model import DlibModel
+
+    return DlibModel()
+
+
+def warm(name: str) -> None:
+    """Load the model's networks in this process now (worker start-up)."""
+    face_model(name).warm()
+
+
+def check_model(name: str) -> None:
+    """Raise ModelFileError (naming the file) unless the model's files are present and intact.
+
+    Cheap (hashes, no network built): commands call it before starting workers, so a broken
+    installation is one clear line, not an error per photo.
+    """
+    if info(name).name == "sface":
+        from checkin.faces import sface_net
+
+        sface_net.check_files()
 
 
 @dataclass(frozen=True)
@@ -66,150 +105,119 @@ class FaceAnalysis:
     quality: Quality
     encoding: np.ndarray | None
     rotation: int = 0  # degrees counter-clockwise the image was turned before detection
+    score: float = 1.0  # the detector's confidence (HOG: 1.0)
+
+
+def _limits(
+    m: FaceModel,
+    *,
+    min_sharpness: float | None = None,
+    min_brightness: float | None = None,
+    max_brightness: float | None = None,
+    min_frontal: float | None = None,
+) -> Limits:
+    """The model's gate thresholds with the given ones replaced."""
+    d = m.limits
+    return Limits(
+        d.min_sharpness if min_sharpness is None else min_sharpness,
+        d.min_brightness if min_brightness is None else min_brightness,
+        d.max_brightness if max_brightness is None else max_brightness,
+        d.min_frontal if min_frontal is None else min_frontal,
+    )
+
+
+def detect(image: np.ndarray, *, model: str) -> list[Face]:
+    """The faces of a photo, left to right (no rotation, no gate)."""
+    check_image(image)
+    return face_model(model).detect(image)
 
 
 def assess(
     image: np.ndarray,
-    box: Box,
+    face: Face,
     *,
+    model: str,
     min_face_px: int,
-    min_sharpness: float = MIN_SHARPNESS,
-    min_brightness: float = MIN_BRIGHTNESS,
-    max_brightness: float = MAX_BRIGHTNESS,
-    min_frontal: float = MIN_FRONTAL,
+    min_sharpness: float | None = None,
+    min_brightness: float | None = None,
+    max_brightness: float | None = None,
+    min_frontal: float | None = None,
 ) -> tuple[Quality, Any]:
     """Quality gate for one face: size, exposure, blur (Laplacian variance), frontal pose.
 
-    Returns the verdict and the face's landmarks, which `describe` takes, so an encoding does
-    not find them again.
+    Thresholds left None are the model's. Returns the verdict and the face's landmarks, which
+    the model's `describe` takes, so an encoding does not find them again.
     """
-    check_image(image)
-    face_px, sharpness, brightness = measure(image, box)
-    shape = dlib_model.landmarks(image, box)
-    # dlib's 5 points: two corners of one eye (0, 1), of the other (2, 3), the nose base (4).
-    pts = dlib_model.points(shape)
-    frontal = frontal_score(pts[0:2].mean(axis=0), pts[2:4].mean(axis=0), pts[4])
-    quality = verdict(
-        face_px,
-        sharpness,
-        brightness,
-        frontal if face_px > 0 else 0.0,
-        min_face_px=min_face_px,
+    m = face_model(model)
+    limits = _limits(
+        m,
         min_sharpness=min_sharpness,
         min_brightness=min_brightness,
         max_brightness=max_brightness,
         min_frontal=min_frontal,
     )
-    return quality, shape
+    return m.assess(image, face, min_face_px=min_face_px, limits=limits)
 
 
-def encode(image: np.ndarray, boxes: Sequence[Box], *, jitters: int = 1) -> list[np.ndarray]:
-    """128-d float64 encodings of the faces in `boxes` (see `dlib_model.describe`)."""
-    check_image(image)
-    return [dlib_model.describe(image, dlib_model.landmarks(image, box), jitters) for box in boxes]
-
-
-def distances(matrix: np.ndarray, probe: np.ndarray) -> np.ndarray:
-    """Euclidean distance from `probe` (128,) to every row of `matrix` (N, 128)."""
-    if len(matrix) == 0:
-        return np.empty((0,), dtype=np.float64)
-    return np.asarray(np.linalg.norm(matrix - probe, axis=1), dtype=np.float64)
-
-
-def _gate(
-    image: np.ndarray,
-    *,
-    min_face_px: int,
-    upsample: int | None,
-    min_sharpness: float,
-    min_frontal: float,
-) -> list[tuple[Box, Quality, Any]]:
-    """Detect, then assess every face (keeping its landmarks for the encoding)."""
-    return [
-        (
-            box,
-            *assess(
-                image,
-                box,
-                min_face_px=min_face_px,
-                min_sharpness=min_sharpness,
-                min_frontal=min_frontal,
-            ),
-        )
-        for box in detect(image, upsample=upsample)
-    ]
+def distances(matrix: np.ndarray, probe: np.ndarray, *, model: str) -> np.ndarray:
+    """The model's distance from `probe` (128,) to every row of `matrix` (N, 128)."""
+    return metric.distances(matrix, probe, info(model).metric)
 
 
 def analyze(
     image: np.ndarray,
     *,
+    model: str,
     min_face_px: int,
     jitters: int,
-    upsample: int | None = None,
-    min_sharpness: float = MIN_SHARPNESS,
-    min_frontal: float = MIN_FRONTAL,
+    min_sharpness: float | None = None,
+    min_frontal: float | None = None,
 ) -> list[FaceAnalysis]:
-    """Detect every face, run the quality gate and encode the usable ones."""
+    """Detect every face of a photo, run the quality gate and encode the usable ones."""
     check_image(image)
-    gated = _gate(
-        image,
-        min_face_px=min_face_px,
-        upsample=upsample,
-        min_sharpness=min_sharpness,
-        min_frontal=min_frontal,
-    )
-    return [
-        FaceAnalysis(box, q, dlib_model.describe(image, shape, jitters) if q.ok else None)
-        for box, q, shape in gated
-    ]
+    m = face_model(model)
+    limits = _limits(m, min_sharpness=min_sharpness, min_frontal=min_frontal)
+    out = []
+    for face in m.detect(image):
+        quality, marks = m.assess(image, face, min_face_px=min_face_px, limits=limits)
+        encoding = m.describe(image, marks, jitters) if quality.ok else None
+        out.append(FaceAnalysis(face.box, quality, encoding, score=face.score))
+    return out
 
 
 def enroll_photo(
     image: np.ndarray,
     *,
+    model: str,
     min_face_px: int,
     jitters: int,
     try_rotations: bool = True,
-    min_sharpness: float = MIN_SHARPNESS,
-    min_frontal: float = MIN_FRONTAL,
+    min_sharpness: float | None = None,
+    min_frontal: float | None = None,
 ) -> FaceAnalysis:
     """The one usable face of an enrollment photo, or FaceEngineError with the reason code.
 
-    A second face counts only if it is at least half the size of the main one (a distant
-    bystander does not spoil a portrait). When no face is found upright and `try_rotations`
-    is set, the photo is also tried turned by 90, 270 and 180 degrees (scans, phone photos
+    The main face is the largest; another face makes the photo ambiguous (multiple_faces)
+    only when the model says so (`crowded`: a distant bystander does not spoil a portrait).
+    With `try_rotations` the model may turn the photo upright first (scans, phone photos
     without EXIF orientation); `rotation` says which turn was used and `box` is in that
-    turned image. Live frames (`analyze`) never try rotations: it would triple their cost.
+    turned image. Live frames never try rotations: it would multiply their cost.
     """
     check_image(image)
-
-    def gate(img: np.ndarray) -> list[tuple[Box, Quality, Any]]:
-        return _gate(
-            img,
-            min_face_px=min_face_px,
-            upsample=None,
-            min_sharpness=min_sharpness,
-            min_frontal=min_frontal,
-        )
-
-    gated = gate(image)
-    rotation = 0
-    if not gated and try_rotations:
-        for k in (1, 3, 2):
-            turned = np.ascontiguousarray(np.rot90(image, k))
-            gated = gate(turned)
-            if gated:
-                image, rotation = turned, 90 * k
-                break
-    if not gated:
+    m = face_model(model)
+    limits = _limits(m, min_sharpness=min_sharpness, min_frontal=min_frontal)
+    image, rotation, faces = m.orient(image, try_rotations=try_rotations)
+    if not faces:
         raise FaceEngineError("no_face")
-    main = max(gated, key=lambda g: g[1].face_px)
-    if any(g is not main and g[1].face_px * 2 >= main[1].face_px for g in gated):
+    gated = [(f, *m.assess(image, f, min_face_px=min_face_px, limits=limits)) for f in faces]
+    main, quality, marks = max(gated, key=lambda g: g[1].face_px)
+    if any(m.crowded(main, quality.face_px, f, q.face_px) for f, q, _ in gated if f is not main):
         raise FaceEngineError("multiple_faces")
-    box, quality, shape = main
     if not quality.ok:
         raise FaceEngineError(quality.reason or "no_face")
-    return FaceAnalysis(box, quality, dlib_model.describe(image, shape, jitters), rotation)
+    return FaceAnalysis(
+        main.box, quality, m.describe(image, marks, jitters), rotation, score=main.score
+    )
 
 
 # --- kiosk frames -------------------------------------------------------------------------
@@ -223,6 +231,7 @@ class FrameJob:
     max_pixels: int
     min_face_px: int
     jitters: int
+    model: str  # the face model's name (`sface` or `dlib`)
     skip_boxes: tuple[Box, ...] = ()
     skip_iou: float = 0.3
     regions: tuple[Box, ...] = ()  # search only around these boxes (empty: whole frame)
@@ -237,6 +246,10 @@ class DetectedFace:
     reason: str | None  # a REASONS key when the face is not usable
     encoding: np.ndarray | None  # None: unusable, or skipped (settled track)
     skipped: bool = False
+    score: float = 1.0  # the detector's confidence (HOG: 1.0)
+    # The detector's 5 landmarks as ((x, y), …) when it gives them (YuNet: eyes, nose tip,
+    # mouth corners), for checks on the face's movement across frames.
+    landmarks: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +257,12 @@ class FrameAnalysis:
     faces: tuple[DetectedFace, ...]
     error: str | None = None  # unreadable_image / image_too_large
     seconds: float = 0.0  # CPU time spent on the frame
+
+
+def _points(face: Face) -> tuple[tuple[float, float], ...] | None:
+    if face.landmarks is None:
+        return None
+    return tuple((round(float(x), 2), round(float(y), 2)) for x, y in face.landmarks)
 
 
 def _area(box: Box) -> int:
@@ -258,19 +277,19 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
         image = load_image(job.jpeg, max_pixels=job.max_pixels)
     except UnreadableImage as exc:  # ImageTooLarge is a subclass
         return FrameAnalysis((), exc.code, time.process_time() - started)
+    m = face_model(job.model)
     faces: list[DetectedFace] = []
-    boxes = detect_frame(image, min_face_px=job.min_face_px, regions=job.regions)
-    largest = max(boxes, key=_area, default=None)
-    for box in boxes:
-        if job.largest_only and box is not largest:
-            faces.append(DetectedFace(box, "multiple_faces", None))
+    found = m.detect_frame(image, min_face_px=job.min_face_px, regions=job.regions)
+    largest = max(found, key=lambda f: _area(f.box), default=None)
+    for face in found:
+        marks = _points(face)
+        if job.largest_only and face is not largest:
+            faces.append(DetectedFace(face.box, "multiple_faces", None, False, face.score, marks))
             continue
-        if any(iou(box, s) >= job.skip_iou for s in job.skip_boxes):
-            faces.append(DetectedFace(box, None, None, skipped=True))
+        if any(iou(face.box, s) >= job.skip_iou for s in job.skip_boxes):
+            faces.append(DetectedFace(face.box, None, None, True, face.score, marks))
             continue
-        quality, shape = assess(image, box, min_face_px=job.min_face_px)
-        encoding = None
-        if quality.ok:
-            encoding = dlib_model.describe(image, shape, job.jitters)
-        faces.append(DetectedFace(box, quality.reason, encoding))
+        quality, shape = m.assess(image, face, min_face_px=job.min_face_px, limits=m.limits)
+        encoding = m.describe(image, shape, job.jitters) if quality.ok else None
+        faces.append(DetectedFace(face.box, quality.reason, encoding, False, face.score, marks))
     return FrameAnalysis(tuple(faces), None, time.process_time() - started)

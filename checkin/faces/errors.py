@@ -45,3 +45,9 @@ class ImageTooLarge(UnreadableImage):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message, code="image_too_large")
+
+
+class ModelFileError(BaodaoError):
+    """A face model file is missing, damaged (wrong SHA-256) or not the expected network."""
+
+    code = "model_file_error"

@@ -7,27 +7,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from checkin.faces.metric import Metric, distances, prepare
+
 EMBEDDING_DIM = 128
 
 
 @dataclass(frozen=True)
 class Gallery:
-    """Enrolled templates: one row per template, several rows may share a person id."""
+    """Enrolled templates of one face model: one row per template, rows may share a person id.
+
+    `metric` is the model's distance (`checkin.faces.metric`); a gallery never mixes models.
+    """
 
     labels: np.ndarray  # (N,) int64 person ids
-    matrix: np.ndarray  # (N, 128) float64
+    matrix: np.ndarray  # (N, 128) float64, as the metric compares them (unit rows for cosine)
+    metric: Metric
 
     @classmethod
-    def build(cls, templates: Iterable[tuple[int, np.ndarray]]) -> Gallery:
-        """Stack (person_id, encoding) pairs into a gallery."""
+    def build(cls, templates: Iterable[tuple[int, np.ndarray]], *, metric: Metric) -> Gallery:
+        """Stack (person_id, encoding) pairs into a gallery compared by `metric`."""
         pairs = list(templates)
         if not pairs:
-            return cls(np.empty((0,), dtype=np.int64), np.empty((0, EMBEDDING_DIM)))
+            return cls(np.empty((0,), dtype=np.int64), np.empty((0, EMBEDDING_DIM)), metric)
         labels = np.array([pid for pid, _ in pairs], dtype=np.int64)
         matrix = np.vstack([np.asarray(enc, dtype=np.float64).reshape(1, -1) for _, enc in pairs])
         if matrix.shape[1] != EMBEDDING_DIM:
             raise ValueError(f"encodings must be {EMBEDDING_DIM}-d, got {matrix.shape[1]}")
-        return cls(labels, matrix)
+        return cls(labels, prepare(matrix, metric), metric)
+
+    def distances(self, probe: np.ndarray) -> np.ndarray:
+        """The metric's distance from `probe` to every template."""
+        return distances(self.matrix, probe, self.metric)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -66,7 +76,7 @@ def rank(gallery: Gallery, probe: np.ndarray, *, top: int = 3) -> list[Candidate
     """The `top` persons closest to `probe`, each by their best template, ascending."""
     if len(gallery) == 0 or top <= 0:
         return []
-    dists = np.linalg.norm(gallery.matrix - np.asarray(probe, dtype=np.float64), axis=1)
+    dists = gallery.distances(probe)
     # Sort by distance, then keep each person's first (smallest) row.
     order = np.argsort(dists, kind="stable")
     _, first = np.unique(gallery.labels[order], return_index=True)

@@ -1,4 +1,9 @@
-"""Per-meeting galleries: decrypted templates of the roster (and of everyone enrolled) in memory."""
+"""Per-meeting galleries: decrypted templates of the roster (and of everyone enrolled) in memory.
+
+A gallery holds the templates of one face model only (the active one, `BAODAO_FACE_MODEL`):
+distances of two models are never compared. A deputy without a template of that model is not
+in the gallery at all (`enrollment.service.missing_templates` lists them).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from checkin.faces.model import info
 from checkin.protocol import Person
 from checkin.recognition.decision import Gallery
 from models import Deputy, DeputyStatus, FaceTemplate, LookalikePair, RosterEntry
@@ -47,8 +53,10 @@ def fingerprint(session: Session, meeting_id: int) -> Fingerprint:
     return (*roster, *templates, *pairs, deputies)
 
 
-def enrolled_templates(session: Session, cipher: TemplateCipher) -> list[tuple[Deputy, np.ndarray]]:
-    """Every seated person's usable templates, decrypted, in template order.
+def enrolled_templates(
+    session: Session, cipher: TemplateCipher, *, model: str
+) -> list[tuple[Deputy, np.ndarray]]:
+    """Every seated person's usable templates of face model `model`, decrypted, in order.
 
     Flagged templates (far from the person's other photos) may be someone else's photo, so
     they never take part in matching; a template that cannot be decrypted is skipped.
@@ -56,7 +64,11 @@ def enrolled_templates(session: Session, cipher: TemplateCipher) -> list[tuple[D
     rows = session.execute(
         select(Deputy, FaceTemplate.encoding)
         .join(FaceTemplate, FaceTemplate.subject == Deputy.face_subject)
-        .where(Deputy.status == DeputyStatus.SEATED, FaceTemplate.flagged.is_(False))
+        .where(
+            Deputy.status == DeputyStatus.SEATED,
+            FaceTemplate.flagged.is_(False),
+            FaceTemplate.model_id == info(model).template_id,
+        )
         .order_by(FaceTemplate.id)
     ).all()
     out: list[tuple[Deputy, np.ndarray]] = []
@@ -68,8 +80,10 @@ def enrolled_templates(session: Session, cipher: TemplateCipher) -> list[tuple[D
     return out
 
 
-def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> MeetingGallery:
-    """Decrypt and stack the templates for a meeting (see `enrolled_templates`)."""
+def load_gallery(
+    session: Session, cipher: TemplateCipher, meeting_id: int, *, model: str
+) -> MeetingGallery:
+    """Decrypt and stack the meeting's templates of face model `model` (`enrolled_templates`)."""
     fp = fingerprint(session, meeting_id)
     roles = dict(
         session.execute(
@@ -80,7 +94,7 @@ def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> M
     )
     everyone: list[tuple[int, np.ndarray]] = []
     persons: dict[int, Person] = {}
-    for deputy, encoding in enrolled_templates(session, cipher):
+    for deputy, encoding in enrolled_templates(session, cipher, model=model):
         everyone.append((deputy.id, encoding))
         role = roles.get(deputy.id)
         if role is not None:
@@ -88,10 +102,11 @@ def load_gallery(session: Session, cipher: TemplateCipher, meeting_id: int) -> M
                 id=deputy.id, number=deputy.number, name=deputy.name, role=role.value
             )
     pairs = session.execute(select(LookalikePair.deputy_a_id, LookalikePair.deputy_b_id)).all()
+    metric = info(model).metric
     return MeetingGallery(
         meeting_id=meeting_id,
-        roster=Gallery.build((pid, enc) for pid, enc in everyone if pid in roles),
-        everyone=Gallery.build(everyone),
+        roster=Gallery.build(((pid, enc) for pid, enc in everyone if pid in roles), metric=metric),
+        everyone=Gallery.build(everyone, metric=metric),
         lookalikes=frozenset(pid for pair in pairs for pid in pair),
         persons=persons,
         fingerprint=fp,

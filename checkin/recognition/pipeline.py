@@ -349,6 +349,7 @@ class KioskPipeline:
             max_pixels=s.max_frame_pixels,
             min_face_px=s.kiosk_min_face_px,
             jitters=s.live_jitters,
+            model=s.face_model,
             skip_boxes=tuple(tracker.skip_boxes()),
             skip_iou=s.track_min_iou,
             regions=tuple(tracker.focus(s.full_detect_frames)),

@@ -25,9 +25,9 @@ from models.crypto import TemplateCipher
 logger = logging.getLogger(__name__)
 
 
-def warm_worker() -> int:
-    """Load the face models in a worker process (pool initializer / warm-up task)."""
-    warm()
+def warm_worker(model: str) -> int:
+    """Load the face model in a worker process (pool initializer / warm-up task)."""
+    warm(model)
     return 0
 
 
@@ -49,7 +49,9 @@ class MatchService:
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # Workers die with this process, even on SIGKILL (checkin.lifeline).
-            self._pool = process_pool(self.workers, initializer=warm_worker)
+            self._pool = process_pool(
+                self.workers, initializer=warm_worker, initargs=(self.settings.face_model,)
+            )
         return self._pool
 
     async def warm(self) -> None:
@@ -57,7 +59,10 @@ class MatchService:
         loop = asyncio.get_running_loop()
         pool = self._ensure_pool()
         await asyncio.gather(
-            *(loop.run_in_executor(pool, warm_worker) for _ in range(self.workers))
+            *(
+                loop.run_in_executor(pool, warm_worker, self.settings.face_model)
+                for _ in range(self.workers)
+            )
         )
 
     def close(self) -> None:
@@ -104,7 +109,7 @@ class MatchService:
         with self._sessions() as session:
             if cached is not None and fingerprint(session, meeting_id) == cached.fingerprint:
                 return cached
-            built = load_gallery(session, self._cipher, meeting_id)
+            built = load_gallery(session, self._cipher, meeting_id, model=self.settings.face_model)
         logger.info(
             "gallery of meeting %s: %s roster templates (%s persons), %s enrolled templates",
             meeting_id, len(built.roster), built.roster.persons, len(built.everyone),

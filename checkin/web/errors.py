@@ -19,8 +19,7 @@ from checkin.errors import (
     TooManyAttempts,
     Unauthorized,
 )
-from checkin.faces.dlib_net import ModelFileError
-from checkin.faces.errors import FaceEngineError
+from checkin.faces.errors import FaceEngineError, ModelFileError
 
 # Most specific first: the first class an error is an instance of decides its status.
 STATUS: tuple[tuple[type[BaodaoError], int], ...] = (

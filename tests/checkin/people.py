@@ -16,31 +16,40 @@ from sqlalchemy.orm import Session
 
 from checkin.faces import engine as fe
 from checkin.protocol import FrameHeader, encode_frame
+from checkin.settings import Settings
 from models import Body, Deputy, FaceTemplate, Meeting, MeetingState, RosterEntry
 from models.crypto import TemplateCipher
 
+DEFAULT_MODEL: str = Settings.model_fields["face_model"].default
+
 
 @cache
-def photo_encoding(path: Path) -> np.ndarray:
-    """The enrollment encoding of a photo (cached: the engine is slow)."""
+def photo_encoding(path: Path, model: str = DEFAULT_MODEL) -> np.ndarray:
+    """The enrollment encoding of a photo by face model `model` (cached: the engine is slow)."""
     image = fe.load_image(path, max_pixels=40_000_000)
-    face = fe.enroll_photo(image, min_face_px=60, jitters=1)
+    face = fe.enroll_photo(image, model=model, min_face_px=60, jitters=1)
     assert face.encoding is not None
     return face.encoding
 
 
 def enrol(
-    session: Session, cipher: TemplateCipher, *, number: str, name: str, photo: Path
+    session: Session,
+    cipher: TemplateCipher,
+    *,
+    number: str,
+    name: str,
+    photo: Path,
+    model: str = DEFAULT_MODEL,
 ) -> Deputy:
-    """A deputy with one face template from `photo`."""
+    """A deputy with one face template of face model `model` from `photo`."""
     deputy = Deputy(number=number, name=name)
     session.add(deputy)
     session.flush()
     session.add(
         FaceTemplate(
             subject=deputy.face_subject,
-            encoding=cipher.encrypt(photo_encoding(photo)),
-            model_id=fe.MODEL_ID,
+            encoding=cipher.encrypt(photo_encoding(photo, model)),
+            model_id=fe.info(model).template_id,
             quality=1.0,
             photo_sha256=number.ljust(64, "0"),
         )

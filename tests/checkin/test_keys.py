@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from checkin import keys
 from checkin.audit import Actor
 from checkin.errors import ConfigError
+from checkin.faces.model import info
 from checkin.meetings.events import GalleryChanged
 from checkin.settings import Settings
 from checkin.web.app import create_app
@@ -46,7 +47,7 @@ def store(engine: Engine, cipher: TemplateCipher) -> dict[int, np.ndarray]:
                 FaceTemplate(
                     subject=d.face_subject,
                     encoding=cipher.encrypt(vectors[d.id]),
-                    model_id="m",
+                    model_id=info("sface").template_id,  # the default model's gallery
                     photo_sha256=str(i) * 64,
                 )
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -68,3 +69,56 @@ def test_upload_photos_then_delete_face_data(app_client: TestClient, faces_dir: 
     assert r.json() == {"number": "1", "templates_deleted": 2}
     deputy = app_client.get("/api/deputies/1", headers=admin).json()
     assert deputy["templates"] == 0 and deputy["name"] == "奥巴马"
+
+
+@pytest.mark.slow
+def test_probable_duplicate_blocks_until_an_admin_confirms(
+    app_client: TestClient, faces_dir: Path
+) -> None:
+    """The same man under a second number is refused (nothing stored) with the deputy he
+    probably is; `confirm_duplicate=true` enrols him and is audited; look-alike advice."""
+    admin = login(app_client, "admin")
+    single = faces_dir / "fixtures" / "single"
+    for number, name in (("1", "奥巴马"), ("2", "欧巴马"), ("3", "拜登")):
+        app_client.post("/api/deputies", json={"number": number, "name": name}, headers=admin)
+
+    def upload(number: str, photo: str, query: str = "") -> dict[str, Any]:
+        files = [("files", (photo, (single / photo).read_bytes(), "image/jpeg"))]
+        r = app_client.post(f"/api/deputies/{number}/photos{query}", files=files, headers=admin)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    assert upload("1", "obama.jpg")["photos"][0]["status"] == "enrolled"
+    blocked = upload("2", "obama2.jpg")
+    (photo,) = blocked["photos"]
+    assert (photo["status"], photo["reason"]) == ("failed", "probable_duplicate")
+    assert photo["duplicate_of"]["number"] == "1" and photo["duplicate_of"]["name"] == "奥巴马"
+    assert photo["duplicate_of"]["distance"] < 0.5 and "奥巴马" in photo["message"]
+    assert blocked["templates"] == 0
+    assert upload("3", "biden.jpg")["photos"][0]["status"] == "enrolled"  # another man: fine
+    confirmed = upload("2", "obama2.jpg", "?confirm_duplicate=true")
+    assert confirmed["photos"][0]["status"] == "enrolled"
+    assert confirmed["photos"][0]["duplicate_of"]["number"] == "1"
+    assert app_client.get("/api/deputies/2", headers=admin).json()["templates"] == 1
+    with app_client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        from sqlalchemy import select
+
+        from models import AuditEvent
+
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "deputy.duplicate_confirmed")
+        ).all()
+    assert len(events) == 1 and events[0].actor == "admin"
+    assert events[0].detail["photos"]["obama2.jpg"]["number"] == "1"  # type: ignore[index]
+    pairs = app_client.get("/api/lookalikes", headers=admin).json()
+    assert [(p["a"]["number"], p["b"]["number"]) for p in pairs] == [("1", "2")]
+    assert "同一人" in pairs[0]["advice"]  # closer than the duplicate bar: check identities
+
+
+def test_face_model_status_lists_who_cannot_be_recognised(app_client: TestClient) -> None:
+    admin, clerk = login(app_client, "admin"), login(app_client, "clerk")
+    app_client.post("/api/deputies", json={"number": "7", "name": "甲"}, headers=admin)
+    status = app_client.get("/api/face-model", headers=clerk).json()
+    assert status["model"] == "sface" and status["metric"] == "cosine"
+    assert (status["seated"], status["recognisable"]) == (1, 0)
+    assert status["missing"] == [{"number": "7", "name": "甲", "models": [], "flagged": 0}]

@@ -88,3 +88,31 @@ def test_unknown_deputy_commands_exit_2(env: dict[str, str]) -> None:
     ):
         r = run(args, env)
         assert r.returncode == 2 and "404" in r.stderr, args
+
+
+@pytest.mark.slow
+def test_one_man_under_two_numbers_needs_confirm_duplicate(
+    tmp_path: Path, env: dict[str, str], faces_dir: Path
+) -> None:
+    single = faces_dir / "fixtures" / "single"
+    first = run(["enroll", "add", "1", str(single / "obama.jpg"), "--name", "奥巴马"], env)
+    assert first.returncode == 0, first.stderr
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "2.jpg").symlink_to(single / "obama2.jpg")
+    roster = write_csv(tmp_path / "r.csv", ["代表编号", "姓名"], [["2", "欧巴马"]])
+    args = ["enroll", "import", str(roster), "--photos", str(photos), "--json"]
+    r = run(args, env)
+    assert r.returncode == 1, r.stderr
+    (photo,) = json.loads(r.stdout)["photos"]
+    assert photo["reason"] == "probable_duplicate" and photo["duplicate_of"]["number"] == "1"
+    assert [d["number"] for d in json.loads(run(["deputy", "list", "--json"], env).stdout)] == [
+        "1"
+    ]  # nothing of deputy 2 was stored
+    human = run(["enroll", "import", str(roster), "--photos", str(photos)], env)
+    assert human.returncode == 1 and "1 奥巴马" in human.stdout  # the message names him
+    r = run([*args, "--confirm-duplicate", "2"], env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["photos"][0]["status"] == "enrolled"
+    shown = json.loads(run(["deputy", "show", "2", "--json"], env).stdout)
+    assert shown["templates"] == 1 and shown["lookalikes"][0]["advice"]

@@ -43,6 +43,7 @@ def store(
     return service.store_one(
         rt.sessions,
         cipher=rt.cipher,
+        model=rt.settings.face_model,
         number=number,
         outcomes=outcomes,
         threshold=rt.settings.match_threshold,
@@ -205,7 +206,7 @@ def test_lookalikes_are_stored_and_retired_deputies_leave_the_gallery(rt: Runtim
     with session_scope(rt.sessions) as s:
         service.retire(s, number="2", actor=ACTOR)
     with session_scope(rt.sessions) as s:
-        assert service.get_lookalikes(s) == []
-        gallery, deputies = service.load_gallery(s, cipher=rt.cipher)
+        assert service.get_lookalikes(s, model=rt.settings.face_model) == []
+        gallery, deputies = service.load_gallery(s, cipher=rt.cipher, model=rt.settings.face_model)
         assert sorted(d.number for d in deputies.values()) == ["1", "3"]
         assert s.scalar(select(Deputy.status).where(Deputy.number == "2")) == DeputyStatus.RETIRED

@@ -87,3 +87,55 @@ def test_the_migrations_build_the_models_schema(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+BEFORE_0005 = "0004_kiosk_binding"  # the revision the face-model migration follows
+
+
+def test_templates_per_model_migration_keeps_data_and_moves_dlib_settings(engine: Engine) -> None:
+    """0005 on a database with data: dlib templates stay, the same photo may get a template of
+    each model (not twice of one), and a threshold stored before models existed becomes
+    dlib's. Downgrading goes back (dropping the other models' templates)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from models.db import _alembic_config
+
+    command.downgrade(_alembic_config(engine), BEFORE_0005)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO face_templates (subject, encoding, model_id, quality, photo_sha256,"
+                " flagged, created_at) VALUES ('s1', :e, 'dlib_resnet_v1_mirror', 1.0, 'h1',"
+                " false, CURRENT_TIMESTAMP)"
+            ),
+            {"e": b"x"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO config_values (key, value, updated_at) VALUES"
+                " ('match_threshold', '0.41', CURRENT_TIMESTAMP),"
+                " ('timezone', 'UTC', CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    insert = text(
+        "INSERT INTO face_templates (subject, encoding, model_id, quality, photo_sha256, flagged,"
+        " created_at) VALUES ('s1', :e, :m, 1.0, 'h1', false, CURRENT_TIMESTAMP)"
+    )
+    with engine.begin() as conn:
+        conn.execute(insert, {"e": b"y", "m": "sface_2021dec+yunet_2023mar_mirror"})
+        keys = dict(conn.execute(text("SELECT key, value FROM config_values")).all())
+    assert keys == {"dlib:match_threshold": "0.41", "timezone": "UTC"}
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"e": b"z", "m": "dlib_resnet_v1_mirror"})  # same photo, same model
+    command.downgrade(_alembic_config(engine), BEFORE_0005)
+    with engine.begin() as conn:
+        models = conn.execute(text("SELECT model_id FROM face_templates")).scalars().all()
+        keys = dict(conn.execute(text("SELECT key, value FROM config_values")).all())
+        conn.execute(text("DELETE FROM face_templates"))
+        conn.execute(text("DELETE FROM config_values"))
+    upgrade(engine)
+    assert models == ["dlib_resnet_v1_mirror"]
+    assert keys == {"match_threshold": "0.41", "timezone": "UTC"}

@@ -1,4 +1,5 @@
-"""Deputies REST API: create, list, update, upload photos, delete face data, look-alikes."""
+"""Deputies REST API: create, list, update, upload photos, delete face data, look-alikes,
+and which deputies the active face model cannot recognise yet."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from checkin import audit
 from checkin.errors import Conflict, InvalidInput, TooLarge
+from checkin.faces.model import info
 from checkin.meetings import terms
 from checkin.meetings.events import GalleryChanged
 from checkin.settings import Settings
@@ -62,12 +64,37 @@ class DeputyRead(BaseModel):
     delegation: str | None = None
 
 
+class DuplicateOf(BaseModel):
+    number: str
+    name: str
+    distance: float
+
+
 class PhotoResultRead(BaseModel):
     photo: str | None
     status: str  # enrolled / duplicate / failed
     reason: str | None
     message: str | None
     flagged: bool
+    duplicate_of: DuplicateOf | None = None  # the other deputy a probable_duplicate shows
+
+
+class MissingRead(BaseModel):
+    number: str
+    name: str
+    models: list[str]  # face models they do have templates of
+    flagged: int  # templates of the active model set aside as a possible mix-up
+
+
+class FaceModelRead(BaseModel):
+    model: str  # the active face model (BAODAO_FACE_MODEL)
+    template_id: str
+    metric: str
+    match_threshold: float
+    match_margin: float
+    seated: int  # seated deputies
+    recognisable: int  # seated deputies with a usable template of the active model
+    missing: list[MissingRead]  # the others: re-photograph or re-import them
 
 
 class UploadRead(BaseModel):
@@ -109,18 +136,43 @@ def face_pool(request: Request) -> ProcessPoolExecutor:
     return pool
 
 
+def _model(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.face_model
+
+
 @router.get("/deputies")
 def list_deputies(
-    _: StaffUser, session: SessionDep, include_retired: bool = False
+    request: Request, _: StaffUser, session: SessionDep, include_retired: bool = False
 ) -> list[DeputyRead]:
-    """Deputies by number with their number of face templates."""
-    return [_read(d, n) for d, n in service.get_all(session, include_retired=include_retired)]
+    """Deputies by number with their number of face templates of the active face model."""
+    rows = service.get_all(session, model=_model(request), include_retired=include_retired)
+    return [_read(d, n) for d, n in rows]
 
 
 @router.get("/deputies/{number}")
-def get_deputy(number: str, _: StaffUser, session: SessionDep) -> DeputyRead:
+def get_deputy(number: str, request: Request, _: StaffUser, session: SessionDep) -> DeputyRead:
     d = service.get_deputy(session, number=number)
-    return _read(d, len(service.templates_of(session, d)))
+    return _read(d, len(service.templates_of(session, d, model=_model(request))))
+
+
+@router.get("/face-model")
+def face_model(request: Request, _: StaffUser, session: SessionDep) -> FaceModelRead:
+    """The active face model and the seated deputies it cannot recognise (no template of it)."""
+    settings: Settings = request.app.state.settings
+    model = settings.face_model
+    missing = service.missing_templates(session, model=model)
+    seated = len(service.get_all(session, model=model))
+    return FaceModelRead(
+        model=model,
+        template_id=info(model).template_id,
+        metric=info(model).metric,
+        match_threshold=settings.match_threshold,
+        match_margin=settings.match_margin,
+        seated=seated,
+        recognisable=seated - len(missing),
+        missing=[MissingRead(**m.as_dict()) for m in missing],
+    )
 
 
 @router.post("/deputies", status_code=201)
@@ -169,7 +221,7 @@ def update_deputy(
     session.commit()
     if body.status is not None or body.retired_at is not None:
         request.app.state.events.publish(GalleryChanged())
-    return _read(deputy, len(service.templates_of(session, deputy)))
+    return _read(deputy, len(service.templates_of(session, deputy, model=_model(request))))
 
 
 @router.post("/deputies/{number}/photos")
@@ -179,8 +231,14 @@ def upload_photos(
     request: Request,
     admin: AdminUser,
     session: SessionDep,
+    confirm_duplicate: bool = False,
 ) -> UploadRead:
-    """Enrol photos of a deputy; each photo gets its own result (enrolled/duplicate/failed)."""
+    """Enrol photos of a deputy; each photo gets its own result (enrolled/duplicate/failed).
+
+    A photo that probably shows another enrolled deputy fails as probable_duplicate and
+    nothing is stored, unless `confirm_duplicate=true` (an admin checked that they are two
+    people; audited as deputy.duplicate_confirmed).
+    """
     service.get_deputy(session, number=number)
     settings: Settings = request.app.state.settings
     if len(files) > MAX_PHOTOS_PER_UPLOAD:
@@ -214,6 +272,7 @@ def upload_photos(
         jobs=jobs,
         actor=_actor(admin),
         pool=face_pool(request),
+        confirm_duplicate=confirm_duplicate,
     )
     if any(p.status == "enrolled" for p in result.photos):
         request.app.state.events.publish(GalleryChanged())
@@ -227,6 +286,7 @@ def upload_photos(
                 reason=p.reason,
                 message=p.message,
                 flagged=p.flagged,
+                duplicate_of=DuplicateOf(**p.duplicate_of) if p.duplicate_of else None,
             )
             for p in result.photos
         ],
@@ -246,6 +306,7 @@ def delete_face_data(
 
 
 @router.get("/lookalikes")
-def list_lookalikes(_: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
-    """Pairs of deputies who look alike (stored after each enrollment), nearest first."""
-    return service.get_lookalikes(session)
+def list_lookalikes(request: Request, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+    """Pairs of deputies who look alike (stored after each enrollment), nearest first, each
+    with a sentence of advice for the clerk."""
+    return service.get_lookalikes(session, model=_model(request))

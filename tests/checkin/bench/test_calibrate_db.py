@@ -1,4 +1,8 @@
-"""`baodao calibrate` over the enrolled gallery in the database and `--apply`, run as a user."""
+"""`baodao calibrate` over the enrolled gallery in the database and `--apply`, run as a user.
+
+The synthetic encodings are dlib-like (Euclidean distances), so these runs use the dlib model
+(`BAODAO_FACE_MODEL=dlib`); the value is stored for that model only (`dlib:match_threshold`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from checkin.faces.model import info
 from checkin.runtime import open_runtime
 from checkin.settings import Settings
 from models import AuditEvent, ConfigValue, Deputy, DeputyStatus, FaceTemplate
@@ -18,6 +23,7 @@ from models.crypto import TemplateCipher
 from models.db import session_scope
 
 BAODAO = str(Path(sys.executable).parent / "baodao")
+DLIB = info("dlib").template_id
 SECRET = "calibrate-secret-key-0123456789"
 
 
@@ -34,6 +40,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "BAODAO_DATA_DIR": str(tmp_path / "var"),
         "BAODAO_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'baodao.db'}",
         "BAODAO_SECRET_KEY": SECRET,
+        "BAODAO_FACE_MODEL": "dlib",
         "COLUMNS": "200",
     }
 
@@ -44,6 +51,7 @@ def _settings(env: dict[str, str]) -> Settings:
         data_dir=Path(env["BAODAO_DATA_DIR"]),
         database_url=env["BAODAO_DATABASE_URL"],
         secret_key=SECRET,
+        face_model=env.get("BAODAO_FACE_MODEL", "sface"),
     )
 
 
@@ -65,7 +73,7 @@ def _enrol(env: dict[str, str], deputies: int, *, retired_lookalike: bool = Fals
             for j, e in enumerate(encs):
                 s.add(
                     FaceTemplate(
-                        subject=d.face_subject, encoding=cipher.encrypt(e), model_id="test",
+                        subject=d.face_subject, encoding=cipher.encrypt(e), model_id=DLIB,
                         quality=1.0, photo_sha256=f"{i:032d}{j:032d}",
                     )
                 )  # fmt: skip
@@ -75,7 +83,7 @@ def _enrol(env: dict[str, str], deputies: int, *, retired_lookalike: bool = Fals
             s.flush()
             s.add(
                 FaceTemplate(
-                    subject=r.face_subject, encoding=cipher.encrypt(base[0]), model_id="test",
+                    subject=r.face_subject, encoding=cipher.encrypt(base[0]), model_id=DLIB,
                     quality=1.0, photo_sha256="r" * 64,
                 )
             )  # fmt: skip
@@ -96,17 +104,18 @@ def test_calibrate_from_the_database_lists_lookalikes_and_applies(
 
     r = run(["calibrate", "--target-far", "0.01", "--apply"], env, tmp_path)
     assert r.returncode == 0, r.stderr + r.stdout
-    assert "match_threshold 0.43 →" in r.stdout
+    assert "dlib 模型的 match_threshold 0.43 →" in r.stdout
     rt = open_runtime(_settings(env))
     with rt.sessions() as s:
-        row = s.get(ConfigValue, "match_threshold")
+        row = s.get(ConfigValue, "dlib:match_threshold")
         assert row is not None
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "settings.calibrate")).one()
     new = float(row.value)
     assert new <= 0.30  # never above the closest different pair with so few pairs
     assert rt.settings.match_threshold == new  # the next runtime uses it
     assert event.actor == "cli" and event.detail is not None
-    assert event.detail["changes"] == {"match_threshold": {"old": None, "new": row.value}}
+    assert event.detail["changes"] == {"dlib:match_threshold": {"old": None, "new": row.value}}
+    assert event.detail["model"] == "dlib"
     assert event.detail["effective_before"] == {"match_threshold": 0.43}
     assert event.detail["deputies"] == 8
     assert f"{new:.3f}" in r.stdout
@@ -124,3 +133,15 @@ def test_calibrate_needs_three_enrolled_deputies(env: dict[str, str], tmp_path: 
 def test_calibrate_no_db_needs_a_folder(env: dict[str, str], tmp_path: Path) -> None:
     r = run(["calibrate", "--no-db"], env, tmp_path)
     assert r.returncode == 2 and "--faces" in r.stdout
+
+
+def test_the_sface_model_does_not_see_dlib_templates_nor_their_stored_threshold(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    _enrol(env, 8)
+    assert run(["calibrate", "--apply"], env, tmp_path).returncode == 0
+    sface = env | {"BAODAO_FACE_MODEL": "sface"}
+    r = run(["calibrate", "--apply"], sface, tmp_path)
+    assert r.returncode == 2 and "只有 0 位" in r.stdout  # dlib templates are not SFace's
+    assert open_runtime(_settings(sface)).settings.match_threshold == 0.55
+    assert open_runtime(_settings(env)).settings.match_threshold <= 0.30

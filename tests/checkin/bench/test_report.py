@@ -21,17 +21,26 @@ def _metrics(t: float, m: float, tar: float, wid: float, frr: float, ia: float) 
     }  # fmt: skip
 
 
+DLIB: dict[str, Any] = {
+    **_metrics(0.43, 0.05, 0.681, 0.0, 0.319, 0.0069),
+    "model": "dlib",
+    "best_at_1pct": _metrics(0.435, 0.05, 0.69, 0.0, 0.31, 0.0069),
+}
 ACCURACY: dict[str, Any] = {
-    **_metrics(0.43, 0.05, 0.7823, 0.0081, 0.2096, 0.0139),
+    **_metrics(0.55, 0.05, 0.9823, 0.0081, 0.0096, 0.0139),
+    "model": "sface",
+    "best_at_1pct": None,
+    "models": {"dlib": DLIB},
     "gallery_per_id": 1,
     "settings": {
-        "match_threshold": 0.43,
+        "face_model": "sface",
+        "match_threshold": 0.55,
         "match_margin": 0.05,
-        "enroll_jitters": 10,
+        "enroll_jitters": 1,
         "live_jitters": 1,
-        "min_face_px": 40,
+        "min_face_px": 36,
     },  # fmt: skip
-    "no_single_face": {"ours": {"blurry": 1, "not_frontal": 1}, "plain": {}},
+    "no_single_face": {"sface": {"blurry": 1, "not_frontal": 1}, "dlib": {}, "plain": {}},
     "plain_face_recognition": _metrics(0.6, 0.0, 0.9879, 0.0121, 0.0, 0.5903),
     "plain_face_recognition_strict": _metrics(0.415, 0.0, 0.6774, 0.004, 0.3185, 0.0069),
     "sweep": {},
@@ -40,9 +49,10 @@ ACCURACY: dict[str, Any] = {
 }
 
 
-def _enroll_run(jitters: int, rate: float, ratio: float) -> dict[str, Any]:
+def _enroll_run(model: str, jitters: int, rate: float, ratio: float) -> dict[str, Any]:
     return {
-        "jitters": jitters, "photos": 432, "photos_per_s": rate, "speed_ratio": ratio,
+        "model": model, "jitters": jitters, "photos": 432, "photos_per_s": rate,
+        "speed_ratio": ratio,
         "parent_maxrss_mb": 120.5, "worker_maxrss_mb": 210.0, "total_maxrss_mb": 540.5,
         "totals": {"enrolled_photos": 430, "failed_photos": 2, "duplicate_photos": 0},
         "seconds": 100.0,
@@ -74,12 +84,15 @@ SPEED: dict[str, Any] = {
             "chips": 30,
             "dlib_ms_per_pass": 140.2,
             "onnx_ms_per_pass": 15.1,
+            "sface_ms_per_pass": 10.2,
             "ratio": 0.108,
         },
-        "import_shipped": _enroll_run(10, 2.05, 0.5),
-        "import_jitters1": _enroll_run(1, 7.38, 1.8),
+        "import_shipped": _enroll_run("sface", 1, 20.5, 5.0),
+        "import_dlib": _enroll_run("dlib", 4, 7.38, 1.8),
     },  # fmt: skip
     "matcher": {
+        "model": "sface",
+        "kiosk_min_face_px": 48,
         "frames": 96,
         "frame_size": "1280x720",
         "naive_ms_per_frame": 402.5,
@@ -108,20 +121,24 @@ def test_report_has_every_number_the_commands_and_the_plot() -> None:
     for command in (ACCURACY["command"], SPEED["command"], SPEED["all_command"]):
         assert command in md
     assert "(accuracy.png)" in md
-    # accuracy: ours, plain, strict rows, with errors = wrong_id + impostor_accept
-    assert "| **Baodao** | 0.430 | 0.050 | 0.7823 | 0.0081 | 0.2096 | 0.0139 | 2.20 % |" in md
+    # accuracy: both models, plain, strict rows, with errors = wrong_id + impostor_accept
+    shipped = "| Baodao, sface model (shipped defaults) | 0.550 | 0.050 | 0.9823 | 0.0081 |"
+    assert shipped + " 0.0096 | 0.0139 | 2.20 % |" in md
+    assert "| Baodao, dlib model (its defaults) | 0.430 | 0.050 | 0.6810 |" in md
+    assert "| dlib, best threshold with ≤ 1 % errors | 0.435 |" in md
+    assert "sface, best threshold" not in md  # none in the sweep: no row
     assert "| plain face_recognition (0.6) | 0.600 | 0.000 | 0.9879 |" in md
     assert "| 0.415 | 0.000 | 0.6774 |" in md
-    assert "1 blurry, 1 not_frontal" in md and "plain none" in md
+    assert "sface 1 blurry, 1 not_frontal; dlib none; plain none" in md
     # speed: each figure beside its baseline from the same run
-    assert "| enrollment photos/s, enroll_jitters=10, 2 workers | 2.05 | 4.1 (" in md
-    assert "| 0.5× |" in md and "| 1.8× |" in md
-    assert (
-        "| one network pass on a face chip, ms | 15.1 | 140.2 (dlib's own encoder) | 0.108× |" in md
-    )
-    assert (
-        "| per-frame cost, ms (one core) | 88.1 | 402.5 (naive face_recognition) | 0.219× |" in md
-    )
+    assert "| enrollment photos/s, sface model, enroll_jitters=1, 2 workers | 20.5 | 4.1 (" in md
+    assert "| enrollment photos/s, dlib model, enroll_jitters=4, 2 workers | 7.38 |" in md
+    assert "| 5.0× |" in md and "| 1.8× |" in md
+    dlib_pass = "| one pass of dlib's network on a face chip, ms (ONNX Runtime) | 15.1 |"
+    assert dlib_pass + " 140.2 (dlib's own encoder) | 0.108× |" in md
+    assert "| one SFace pass on a face chip, ms | 10.2 | 140.2 (dlib's own encoder) | 0.07× |" in md
+    per_frame = "| per-frame cost, ms (one core, sface model) | 88.1 |"
+    assert per_frame + " 402.5 (naive face_recognition) | 0.219× |" in md
     assert "| check-in latency p95, s, 4 kiosk(s) | 4.5 | 1.5 (1 kiosk) | 3.00× |" in md
     assert "| live push p95, ms, 50 dashboards | 40.0 | 10.0 (1 dashboard) | 4.00× |" in md
     assert "| 4 | 12 | 2.5 | 4.5 | 4.6 | 3 |" in md
@@ -143,7 +160,7 @@ def test_speed_rows_pair_each_figure_with_its_baseline() -> None:
     assert rows["enrollment peak memory, MB (parent + workers)"] == ("≤ 540.5", "180.2", "3.00×")
     assert rows["check-in latency p50, s, 1 kiosk(s)"] == ("1.25", "–", "–")
     assert rows["check-in latency p50, s, 4 kiosk(s)"] == ("2.5", "1.25 (1 kiosk)", "2.00×")
-    assert len(rows) == 12
+    assert len(rows) == 13
 
 
 @pytest.mark.parametrize("command", [["bench", "speed"], ["bench", "all"]])

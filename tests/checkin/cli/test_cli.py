@@ -69,6 +69,7 @@ def test_db_upgrade_is_idempotent_and_user_create(tmp_path: Path, env: dict[str,
         ),
         ({"BAODAO_DATA_DIR": "/proc/baodao"}, "not writable"),
         ({"BAODAO_MATCH_THRESHOLD": "5"}, "BAODAO_MATCH_THRESHOLD"),
+        ({"BAODAO_FACE_MODEL": "arcface"}, "BAODAO_FACE_MODEL"),
         ({"BAODAO_SECRET_KEY": "changeme"}, "placeholder"),
     ],
 )

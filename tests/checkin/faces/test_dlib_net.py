@@ -36,7 +36,7 @@ def chips(faces_dir: Path, count: int) -> list[np.ndarray]:
     out = []
     for folder in sorted(p for p in (faces_dir / "dev").iterdir() if p.is_dir())[:count]:
         image = fe.load_image(sorted(folder.iterdir())[0], max_pixels=MAX_PX)
-        box = fe.detect(image)[0]
+        box = fe.detect(image, model="dlib")[0].box
         chip = dlib.get_face_chip(image, dlib_model.landmarks(image, box), size=150, padding=0.25)
         out += [chip, np.ascontiguousarray(chip[:, ::-1])]
     return out

@@ -25,8 +25,8 @@ def near(base: np.ndarray, dist: float) -> np.ndarray:
 
 def test_roster_match_and_unknown() -> None:
     a, b, c = unit(3)
-    roster = Gallery.build([(1, a), (2, b)])
-    everyone = Gallery.build([(1, a), (2, b), (3, c)])
+    roster = Gallery.build([(1, a), (2, b)], metric="euclidean")
+    everyone = Gallery.build([(1, a), (2, b), (3, c)], metric="euclidean")
     v = classify(roster, everyone, near(a, 0.3), **KW)  # type: ignore[arg-type]
     assert (v.kind, v.person_id) == ("match", 1)
     v = classify(roster, everyone, unit(1)[0], **KW)  # type: ignore[arg-type]
@@ -35,8 +35,8 @@ def test_roster_match_and_unknown() -> None:
 
 def test_enrolled_person_off_the_roster_is_an_outsider() -> None:
     a, c = unit(2)
-    roster = Gallery.build([(1, a)])
-    everyone = Gallery.build([(1, a), (3, c)])
+    roster = Gallery.build([(1, a)], metric="euclidean")
+    everyone = Gallery.build([(1, a), (3, c)], metric="euclidean")
     v = classify(roster, everyone, near(c, 0.2), **KW)  # type: ignore[arg-type]
     assert (v.kind, v.person_id) == ("outsider", 3)
 
@@ -45,8 +45,8 @@ def test_off_roster_person_closer_than_the_roster_match_blocks_the_match() -> No
     a = unit(1)[0]
     c = near(a, 0.2)  # an off-roster look-alike of roster person 1
     probe = near(c, 0.1)
-    roster = Gallery.build([(1, a)])
-    everyone = Gallery.build([(1, a), (3, c)])
+    roster = Gallery.build([(1, a)], metric="euclidean")
+    everyone = Gallery.build([(1, a), (3, c)], metric="euclidean")
     # Against the roster alone person 1 would be accepted (one person: no margin applies).
     assert np.linalg.norm(probe - a) < 0.45
     v = classify(roster, everyone, probe, **KW)  # type: ignore[arg-type]

@@ -22,7 +22,9 @@ def at(base: np.ndarray, axis: int, dist: float) -> np.ndarray:
 @pytest.fixture
 def gallery() -> Gallery:
     # Person 1 has two templates; persons 2 and 3 one each, far apart (distance sqrt(2)).
-    return Gallery.build([(1, unit(0)), (1, unit(1)), (2, unit(2)), (3, unit(3))])
+    return Gallery.build(
+        [(1, unit(0)), (1, unit(1)), (2, unit(2)), (3, unit(3))], metric="euclidean"
+    )
 
 
 def test_build_and_len(gallery: Gallery) -> None:
@@ -34,11 +36,11 @@ def test_build_and_len(gallery: Gallery) -> None:
 
 def test_build_rejects_wrong_dimension() -> None:
     with pytest.raises(ValueError):
-        Gallery.build([(1, np.zeros(64))])
+        Gallery.build([(1, np.zeros(64))], metric="euclidean")
 
 
 def test_empty_gallery() -> None:
-    empty = Gallery.build([])
+    empty = Gallery.build([], metric="euclidean")
     assert len(empty) == 0
     assert rank(empty, unit(0)) == []
     d = decide(empty, unit(0), threshold=0.5, margin=0.1)
@@ -67,7 +69,7 @@ def test_match_when_close_and_clear(gallery: Gallery) -> None:
 
 
 def test_over_threshold_is_strict() -> None:
-    g = Gallery.build([(1, unit(0)), (2, unit(1))])
+    g = Gallery.build([(1, unit(0)), (2, unit(1))], metric="euclidean")
     d = decide(g, at(unit(0), 5, 0.5), threshold=0.5, margin=0.0)
     assert d.reason == "over_threshold" and d.person_id is None
     assert d.distance == pytest.approx(0.5)
@@ -76,7 +78,7 @@ def test_over_threshold_is_strict() -> None:
 
 def test_ambiguous_when_second_person_is_close() -> None:
     a, b = unit(0), unit(0) + 0.1 * unit(1)  # two persons 0.1 apart
-    g = Gallery.build([(1, a), (2, b)])
+    g = Gallery.build([(1, a), (2, b)], metric="euclidean")
     probe = a + 0.02 * unit(1) + 0.3 * unit(5)
     d = decide(g, probe, threshold=0.6, margin=0.05)
     assert d.reason == "ambiguous" and d.person_id is None
@@ -86,21 +88,21 @@ def test_ambiguous_when_second_person_is_close() -> None:
 
 
 def test_margin_boundary_is_inclusive() -> None:
-    g = Gallery.build([(1, np.zeros(128)), (2, unit(0))])
+    g = Gallery.build([(1, np.zeros(128)), (2, unit(0))], metric="euclidean")
     probe = 0.25 * unit(0)  # distances 0.25 and 0.75: gap 0.5 exactly (dyadic, exact)
     assert decide(g, probe, threshold=0.6, margin=0.5).reason == "match"
     assert decide(g, probe, threshold=0.6, margin=0.5000001).reason == "ambiguous"
 
 
 def test_single_person_gallery_only_threshold_applies() -> None:
-    g = Gallery.build([(7, unit(0)), (7, unit(1))])
+    g = Gallery.build([(7, unit(0)), (7, unit(1))], metric="euclidean")
     d = decide(g, at(unit(0), 9, 0.3), threshold=0.5, margin=0.4)
     assert d.reason == "match" and d.person_id == 7 and d.margin is None
     assert decide(g, at(unit(0), 9, 0.7), threshold=0.5, margin=0.4).reason == "over_threshold"
 
 
 def test_lookalike_needs_extra_margin() -> None:
-    g = Gallery.build([(1, np.zeros(128)), (2, unit(0))])
+    g = Gallery.build([(1, np.zeros(128)), (2, unit(0))], metric="euclidean")
     probe = 0.4 * unit(0) + 0.1 * unit(3)
     gap = decide(g, probe, threshold=0.6, margin=0.0).margin
     assert gap is not None and 0.1 < gap < 0.2

@@ -21,7 +21,7 @@ FRAME = b"\xff\xd8\xff" + b"\0" * 99_997  # 100 kB
 def pipeline(
     settings: Settings, gate: asyncio.Event, seen: list[int], **kw: object
 ) -> KioskPipeline:
-    empty = Gallery.build([])
+    empty = Gallery.build([], metric="cosine")
     gallery = MeetingGallery(1, empty, empty, frozenset(), {}, ())
 
     async def analyze(job: FrameJob) -> FrameAnalysis:

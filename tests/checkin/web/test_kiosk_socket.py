@@ -170,6 +170,14 @@ def test_frame_over_the_pixel_limit(world: World, settings: Settings) -> None:
         assert (reply["code"], reply["frame_id"]) == ("frame_too_large", 7)
 
 
+def main_face(result: dict[str, Any]) -> dict[str, Any]:
+    """The largest face of a result: the deputy in front (YuNet also reports the partial face
+    of a bystander cut by the top edge of Hu_Jintao/1.jpg)."""
+    return max(
+        result["faces"], key=lambda f: (f["box"][2] - f["box"][0]) * (f["box"][1] - f["box"][3])
+    )
+
+
 @pytest.mark.slow
 def test_k_frames_check_in_once_then_already(world: World) -> None:
     jpeg = jpeg_of(world.photos["hu"])
@@ -179,7 +187,7 @@ def test_k_frames_check_in_once_then_already(world: World) -> None:
         for i in range(3):
             ws.send_bytes(frame(i, jpeg))
             result = next_of(ws, "result")
-            (face,) = result["faces"]
+            face = main_face(result)
             states.append((face["state"], face["progress"]))
         assert states == [("matching", 0.333), ("matching", 0.667), ("confirmed", 1.0)]
         checkin = ws.receive_json()
@@ -187,12 +195,12 @@ def test_k_frames_check_in_once_then_already(world: World) -> None:
         assert checkin["late"] is False and checkin["delayed"] is False
         ws.send_json({"type": "ack", "checkin_id": checkin["checkin_id"]})
         ws.send_bytes(frame(3, jpeg))  # the same track stays confirmed, no second row
-        assert next_of(ws, "result")["faces"][0]["state"] == "confirmed"
+        assert main_face(next_of(ws, "result"))["state"] == "confirmed"
     with world.client.websocket_connect("/ws/kiosk") as ws:  # later, a new track
         hello(ws, world.token, world.meeting)
         for i in range(3):
             ws.send_bytes(frame(10 + i, jpeg))
-            face = next_of(ws, "result")["faces"][0]
+            face = main_face(next_of(ws, "result"))
         assert face["state"] == "already" and face["checked_in_at"] == checkin["checked_in_at"]
     assert attendance_count(world.engine) == 1
     with make_session_factory(world.engine)() as s:
@@ -208,14 +216,14 @@ def test_not_on_roster_and_window_not_open(world: World) -> None:
         hello(ws, world.token, world.other)  # Hu is enrolled but not on this roster
         for i in range(4):
             ws.send_bytes(frame(i, jpeg_of(world.photos["hu"])))
-            face = next_of(ws, "result")["faces"][0]
+            face = main_face(next_of(ws, "result"))
             assert face["state"] == "not_on_roster" and face["person"] is None  # no name
     with world.client.websocket_connect("/ws/kiosk") as ws:
         hello(ws, world.token, world.early)
         states = []
         for i in range(3):
             ws.send_bytes(frame(i, jpeg_of(world.photos["hu"])))
-            states.append(next_of(ws, "result")["faces"][0]["state"])
+            states.append(main_face(next_of(ws, "result"))["state"])
         assert states == ["matching", "matching", "not_open"]
     assert attendance_count(world.engine) == 0
 
