@@ -8,6 +8,9 @@ HOST ?= 127.0.0.1
 # The shared face photos the tests read (see README: The two commands).
 FACES := $(or $(BAODAO_FACES_DIR),../shared/faces)
 PORT ?= 8000
+# Test processes (pytest-xdist): most tests wait on servers, browsers and sockets, so two
+# share two cores well; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint bench venv system-deps faces
 
@@ -37,7 +40,7 @@ faces:
 	@test -d "$(FACES)/dev" -a -d "$(FACES)/fixtures" || { echo "make test: face data not found at $(FACES) (needs dev/ and fixtures/); put the shared faces folder at ../shared/faces or set BAODAO_FACES_DIR=/path/to/faces" >&2; exit 2; }
 
 test: faces $(STAMP) system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from checkin.accounts.service import create_user
@@ -77,11 +77,32 @@ def _reset_postgres(engine: Engine) -> None:
         conn.execute(text("CREATE SCHEMA public"))
 
 
+def worker_database(url: str) -> str:
+    """The PostgreSQL URL for this test process: under pytest-xdist each worker gets its own
+    database beside the given one (test_gw0, test_gw1, …), created on first use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_engine() -> Iterator[Engine]:
     if not POSTGRES_URL:
         pytest.skip("BAODAO_TEST_POSTGRES_URL not set (CI sets it)")
-    engine = make_engine(POSTGRES_URL)
+    engine = make_engine(worker_database(POSTGRES_URL))
     _reset_postgres(engine)
     upgrade(engine)
     yield engine
