@@ -13,7 +13,10 @@ measured on YuNet's boxes and landmarks (docs/accuracy.md, "SFace"):
   ≥ 0.9 and at least 0.8× the main face's size makes a photo ambiguous;
 - rotations: YuNet finds turned faces too, with upright-looking wrong landmarks, so every
   enrollment photo is tried in all four orientations and the one whose best face scores
-  highest wins (a turned one only with a score of at least 0.8).
+  highest wins (a turned one only with a score of at least 0.8) — unless the upright photo
+  already has a face scoring at least 0.92: of the 432 dev photos turned by 90°, 180° and
+  270° (1,296 images), none scores above 0.906 the wrong way up, and 84 % of the upright
+  photos score 0.92 or more, so most photos cost one detection instead of four.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ MIN_NOSE_IN_BOX = 0.05
 CROWD_RATIO = 0.8
 CROWD_SCORE = 0.9
 TURNED_MIN_SCORE = 0.8
+UPRIGHT_SURE_SCORE = 0.92  # no turned dev photo reaches it the wrong way up
 # YuNet's cost follows the pixels (≈20 ms per megapixel on one core) and it finds faces from
 # about 10 px, so photos are detected at most at 2 MP and frames at 1 MP, never upscaled.
 PHOTO_MAX_PIXELS = 2_000_000
@@ -136,6 +140,8 @@ class SFaceModel:
         if not try_rotations:
             return best
         top = max((f.score for f in best[2]), default=0.0)
+        if top >= UPRIGHT_SURE_SCORE:
+            return best
         for k in (1, 3, 2):
             turned = np.ascontiguousarray(np.rot90(image, k))
             faces = self.detect(turned)

@@ -292,6 +292,32 @@ def test_rotated_scans_are_turned_upright(
 
 
 @pytest.mark.slow
+def test_confident_upright_photo_is_not_turned(
+    faces_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SFace: a photo whose upright face scores at least UPRIGHT_SURE_SCORE costs one YuNet
+    pass; a turned scan (its wrong-way-up face scores lower) is still tried in all four."""
+    from checkin.faces import sface_model
+
+    model = sface_model.SFaceModel()
+    calls: list[tuple[int, ...]] = []
+    detect = model.detect
+
+    def counting(image: np.ndarray) -> list[fe.Face]:
+        calls.append(image.shape)
+        return detect(image)
+
+    monkeypatch.setattr(model, "detect", counting)
+    upright = load(faces_dir, "hard/rot_0.jpg")
+    _, rotation, faces = model.orient(upright, try_rotations=True)
+    assert max(f.score for f in faces) >= sface_model.UPRIGHT_SURE_SCORE
+    assert (rotation, len(calls)) == (0, 1)
+    calls.clear()
+    _, rotation, _ = model.orient(load(faces_dir, "hard/rot_90.jpg"), try_rotations=True)
+    assert (rotation, len(calls)) == (90, 4)
+
+
+@pytest.mark.slow
 def test_face_size_gate(faces_dir: Path, model: str) -> None:
     image = load(faces_dir, "small_face/obama_240p.jpg")  # face about 60 px in a 427×240 frame
     with pytest.raises(fe.FaceEngineError) as err:
