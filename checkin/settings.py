@@ -206,6 +206,17 @@ class Settings(BaseSettings):
         description="Faces in one kiosk frame that may check in: the largest (closest to the "
         "camera) only, the others are reported without identity and not encoded; or all",
     )
+    liveness: Literal["blink", "challenge", "off"] = Field(
+        "blink",
+        description="Before a kiosk face checks in it must blink (blink), do a random one of "
+        "blink / turn the head left / right (challenge), or nothing (off: photos check in)",
+    )
+    liveness_seconds: float = Field(
+        8.0,
+        ge=2.0,
+        le=60.0,
+        description="Time a recognised face has for the liveness action before it is rejected",
+    )
     hello_timeout_s: float = Field(
         10.0, ge=0.1, le=300.0, description="Seconds a kiosk has to send hello after connecting"
     )
