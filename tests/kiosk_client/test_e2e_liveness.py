@@ -1,0 +1,134 @@
+"""Liveness end to end: the REAL server process and the kiosk program playing real clips.
+
+Persons 5, 6 and 13 of fixtures/liveness each have a genuine clip and a spoof clip. Each is
+enrolled at test time from one frame of their genuine clip, then both clips are played
+through the kiosk (5 frames/s, real time) to a server with the liveness check on. The
+hamilton clip (a real person talking, recognisable for ~0.6 s, no blink) checks nobody in
+with the check on; the kiosk is told to ask for a blink.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import pytest
+from kiosk_proc import KioskProcess
+from sqlalchemy import select
+
+from models import Attendance, AuditEvent
+from models.db import make_engine, make_session_factory
+from tests.server import Server, baodao, baodao_env
+
+pytestmark = pytest.mark.slow
+
+CLIPS = "fixtures/liveness"
+
+
+def _frame(clip: Path, at_s: float, out: Path) -> Path:
+    cap = cv2.VideoCapture(str(clip))
+    cap.set(cv2.CAP_PROP_POS_MSEC, at_s * 1000)
+    ok, img = cap.read()
+    cap.release()
+    assert ok, clip
+    cv2.imwrite(str(out), img)
+    return out
+
+
+def _site(env: dict[str, str], photo: Path) -> tuple[int, str]:
+    """One deputy enrolled from `photo`, on the roster of an open meeting; a kiosk token."""
+    baodao(["enroll", "add", "D001", str(photo), "--name", "测试代表", "--workers", "1"], env)
+    baodao(["body", "create", "测试镇人大"], env)
+    starts = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
+    out = baodao(
+        ["meeting", "create", "--body", "测试镇人大", "--title", "测试会议",
+         "--starts-at", starts, "--json"],
+        env,
+    )  # fmt: skip
+    meeting = int(json.loads(out)["id"])
+    baodao(["meeting", "roster", "add", str(meeting), "D001", "--role", "deputy"], env)
+    baodao(["meeting", "open", str(meeting)], env)
+    token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
+    return meeting, token
+
+
+def _play(env: dict[str, str], meeting: int, token: str, clip: Path, queue: Path) -> KioskProcess:
+    with Server(env) as server:
+        k = KioskProcess(
+            "--server", f"http://127.0.0.1:{server.port}", "--token", token,
+            "--meeting", str(meeting), "--source", str(clip), "--headless",
+            "--queue-dir", str(queue), "--retry-max", "2", "--fps", "5",
+        )  # fmt: skip
+        code, err = k.wait(120)
+    assert code == 0, err
+    return k
+
+
+def _face_checkins(env: dict[str, str]) -> list[tuple[Attendance, dict[str, object]]]:
+    engine = make_engine(env["BAODAO_DATABASE_URL"])
+    try:
+        with make_session_factory(engine)() as s:
+            rows = list(s.scalars(select(Attendance)))
+            events = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "checkin.face")))
+            return [(r, e.detail["evidence"]) for r, e in zip(rows, events, strict=True)]  # type: ignore[index]
+    finally:
+        engine.dispose()
+
+
+# person, genuine clip, the frame to enrol (s), spoof clip, liveness mode and challenge actions,
+# whether the genuine clip checks in (13 sits still for 3.7 s without blinking: it does not).
+CASES = [
+    ("5", "genuine/turn_head_person5.mp4", 1.0, "spoof/screen_replay_phone_person5.mp4",
+     "challenge", "turn_right", True),
+    ("6", "genuine/turn_head_nod_person6.mp4", 1.0, None, "challenge", "turn_left", True),
+    ("13", "genuine/still_look_person13.mp4", 1.0, "spoof/photo_on_phone_screen_person13.mp4",
+     "blink", "blink", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("person", "genuine", "at_s", "spoof", "mode", "actions", "checks_in"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+def test_genuine_and_spoof_clip_of_one_person(
+    faces_dir: Path,
+    tmp_path: Path,
+    person: str,
+    genuine: str,
+    at_s: float,
+    spoof: str | None,
+    mode: str,
+    actions: str,
+    checks_in: bool,
+) -> None:
+    clips = faces_dir / CLIPS
+    env = baodao_env(tmp_path / "var", BAODAO_LIVENESS=mode, BAODAO_LIVENESS_ACTIONS=actions)
+    meeting, token = _site(env, _frame(clips / genuine, at_s, tmp_path / f"p{person}.png"))
+    if spoof is not None:  # the spoof first: the genuine check-in would make it "already"
+        k = _play(env, meeting, token, clips / spoof, tmp_path / "q1")
+        assert not k.of("checkin") and not _face_checkins(env)
+        assert k.of("liveness"), "the spoof was recognised and asked for the action"
+    k = _play(env, meeting, token, clips / genuine, tmp_path / "q2")
+    assert k.of("liveness") and k.of("liveness")[0]["action"] == actions
+    if checks_in:
+        [checkin] = k.of("checkin")
+        [(row, evidence)] = _face_checkins(env)
+        assert row.id == checkin["checkin_id"]
+        proof = evidence["liveness"]
+        assert isinstance(proof, dict)
+        assert proof["mode"] == mode and proof["action"] == actions and proof["passed"] is True
+    else:
+        assert not k.of("checkin") and not _face_checkins(env)
+
+
+def test_hamilton_clip_with_liveness_checks_nobody_in(faces_dir: Path, tmp_path: Path) -> None:
+    env = baodao_env(tmp_path / "var")  # BAODAO_LIVENESS at its default: blink
+    photo = faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png"
+    meeting, token = _site(env, photo)
+    clip = faces_dir / "fixtures/video/short_hamilton_clip.mp4"
+    k = _play(env, meeting, token, clip, tmp_path / "q")
+    assert [e["action"] for e in k.of("liveness")][:1] == ["blink"]
+    assert not k.of("checkin") and not _face_checkins(env)
