@@ -6,8 +6,9 @@ the head left / turn it right, within a time limit. Every frame of the track add
 `Observation` (dlib's 68 landmarks, `checkin.faces.landmarks`); `LivenessCheck` decides.
 
 Blink: eyes open → closed → open within the track, judged against the track's own open-eye
-level (a high percentile of its openness so far), so narrow or smiling eyes are not held to
-a fixed number. Openness is the eyelid gap over the nose's length, not over the eye's width:
+level (its median openness so far), so narrow or smiling eyes are not held to a fixed
+number; the closed frame must also be closed outright (lid gap under a fifth of the eye's
+width). Openness is the eyelid gap over the nose's length, not over the eye's width:
 a photo tilted away from the camera squashes both alike, so tilting a print does not "close"
 its eyes. And in a blink only the eyelids move: the nose and the four eye corners keep their
 shape (`rigid_change`, after removing position, size and roll) from the open frame before to
@@ -51,7 +52,10 @@ class LivenessConfig:
     # blink
     close_ratio: float = 0.5  # closed: openness at most this × the open level
     open_ratio: float = 0.85  # open: openness at least this × the open level
-    open_percentile: float = 80.0
+    # The open level is the track's typical (median) openness: eyes are open most of the
+    # time, so brief wider frames (eyes pasted in from a wider-eyed photo) do not set it.
+    open_percentile: float = 50.0
+    max_closed_ear: float = 0.2  # closed eyes are closed: lid gap under this × eye width
     min_frames: int = 3  # frames before an open level is trusted
     max_blink_s: float = 1.5  # open → closed → open within this
     max_rigid_change: float = 0.035  # nose + eye corners, RMS over the eye distance
@@ -205,6 +209,8 @@ def find_blink(obs: Sequence[Observation], config: LivenessConfig) -> Blink | No
         deepest = min(run, key=lambda i: values[i])
         upper = upper_share(base, obs[deepest].points)
         if upper < config.min_upper_share:
+            continue
+        if eye_aspect_ratio(obs[deepest].points) > config.max_closed_ear:
             continue
         depth = float(values[deepest]) / level
         return Blink(before, run, after, level, round(depth, 3), round(rigid, 4), round(upper, 3))

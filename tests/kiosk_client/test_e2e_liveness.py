@@ -55,13 +55,17 @@ def _site(env: dict[str, str], photo: Path) -> tuple[int, str]:
 
 
 def _play(env: dict[str, str], meeting: int, token: str, clip: Path, queue: Path) -> KioskProcess:
-    with Server(env) as server:
+    # The workers load the 68-point model too: on a busy 2-core machine start-up is slow.
+    server = Server(env).start(timeout=240)
+    try:
         k = KioskProcess(
             "--server", f"http://127.0.0.1:{server.port}", "--token", token,
             "--meeting", str(meeting), "--source", str(clip), "--headless",
             "--queue-dir", str(queue), "--retry-max", "2", "--fps", "5",
         )  # fmt: skip
-        code, err = k.wait(120)
+        code, err = k.wait(180)
+    finally:
+        server.stop()
     assert code == 0, err
     return k
 

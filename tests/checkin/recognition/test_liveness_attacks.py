@@ -72,17 +72,17 @@ def _held(image: np.ndarray, t: float) -> np.ndarray:
     zoom = 1.0 + 0.3 * math.sin(1.4 * math.pi * t)
     shift = (50 * math.sin(2.6 * math.pi * t), 30 * math.sin(1.8 * math.pi * t + 0.5))
     k = np.array([[F, 0, W / 2], [0, F, H / 2], [0, 0, 1.0]])
-    ry = np.array(
-        [[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]]
-    )
-    rx = np.array(
-        [[1, 0, 0], [0, math.cos(pitch), -math.sin(pitch)], [0, math.sin(pitch), math.cos(pitch)]]
-    )
-    rz = np.array(
-        [[math.cos(roll), -math.sin(roll), 0], [math.sin(roll), math.cos(roll), 0], [0, 0, 1]]
-    )
-    move = np.array([[zoom, 0, shift[0]], [0, zoom, shift[1]], [0, 0, 1.0]])
-    h = move @ k @ rz @ ry @ rx @ np.linalg.inv(k)
+    cy, sy, cp, sp = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch)
+    cr, sr = math.cos(roll), math.sin(roll)
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    r = rz @ ry @ rx
+    # The picture is a plane through the frame's centre, F/zoom from the camera, turned by r.
+    plane = np.column_stack([r[:, 0], r[:, 1], [0.0, 0.0, F / zoom]])
+    centre = np.array([[1, 0, -W / 2], [0, 1, -H / 2], [0, 0, 1.0]])
+    move = np.array([[1, 0, shift[0]], [0, 1, shift[1]], [0, 0, 1.0]])
+    h = move @ k @ plane @ centre
     return cv2.warpPerspective(image, h, (W, H), borderValue=(90, 90, 90))
 
 
