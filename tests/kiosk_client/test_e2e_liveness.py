@@ -2,7 +2,9 @@
 
 Persons 5, 6 and 13 of fixtures/liveness each have a genuine clip and a spoof clip. Each is
 enrolled at test time from one frame of their genuine clip, then both clips are played
-through the kiosk (5 frames/s, real time) to a server with the liveness check on. The
+through the kiosk (5 frames/s, real time) to a server with the liveness check on, after 3 s
+of a stranger's photo (so a slow first frame on a busy machine does not eat the clip) and
+the short spoofs three times over. The
 hamilton clip (a real person talking, recognisable for ~0.6 s, no blink) checks nobody in
 with the check on; the kiosk is told to ask for a blink.
 """
@@ -14,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from kiosk_proc import KioskProcess
 from sqlalchemy import select
@@ -25,6 +28,7 @@ from tests.server import Server, baodao, baodao_env
 pytestmark = pytest.mark.slow
 
 CLIPS = "fixtures/liveness"
+FPS = 5.0
 
 
 def _frame(clip: Path, at_s: float, out: Path) -> Path:
@@ -34,6 +38,37 @@ def _frame(clip: Path, at_s: float, out: Path) -> Path:
     cap.release()
     assert ok, clip
     cv2.imwrite(str(out), img)
+    return out
+
+
+def _with_lead_in(faces_dir: Path, clip: Path, out: Path, *, loops: int = 1) -> Path:
+    """The clip at the kiosk's 5 frames/s after 3 s of a stranger's photo in the frame's
+    corner (the server loads the meeting's gallery and warms up on those frames, as it would
+    while the previous person walks off), played `loops` times. The kiosk plays it frame by
+    frame (--no-realtime) at 5 frames/s, so a busy machine slows the clip down instead of
+    skipping the frames that carry the blink or the turn."""
+    cap = cv2.VideoCapture(str(clip))
+    src = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    frames, i, due = [], 0, 0.0
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        if i / src + 0.5 / src >= due:
+            frames.append(img)
+            due += 1 / FPS
+        i += 1
+    cap.release()
+    fps = FPS
+    h, w = frames[0].shape[:2]
+    stranger = cv2.imread(str(faces_dir / "dev" / "Colin_Powell" / "1.jpg"))
+    side = min(h, w) // 3
+    lead = np.full_like(frames[0], 128)
+    lead[:side, :side] = cv2.resize(stranger, (side, side))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for img in [lead] * round(3 * fps) + frames * loops:
+        writer.write(img)
+    writer.release()
     return out
 
 
@@ -61,7 +96,7 @@ def _play(env: dict[str, str], meeting: int, token: str, clip: Path, queue: Path
         k = KioskProcess(
             "--server", f"http://127.0.0.1:{server.port}", "--token", token,
             "--meeting", str(meeting), "--source", str(clip), "--headless",
-            "--queue-dir", str(queue), "--retry-max", "2", "--fps", "5",
+            "--queue-dir", str(queue), "--retry-max", "2", "--fps", "5", "--no-realtime",
         )  # fmt: skip
         code, err = k.wait(180)
     finally:
@@ -109,13 +144,21 @@ def test_genuine_and_spoof_clip_of_one_person(
     checks_in: bool,
 ) -> None:
     clips = faces_dir / CLIPS
-    env = baodao_env(tmp_path / "var", BAODAO_LIVENESS=mode, BAODAO_LIVENESS_ACTIONS=actions)
+    # 20 s for the action: the clip plays slower than real time when the machine is busy.
+    env = baodao_env(
+        tmp_path / "var",
+        BAODAO_LIVENESS=mode,
+        BAODAO_LIVENESS_ACTIONS=actions,
+        BAODAO_LIVENESS_SECONDS="20",
+    )
     meeting, token = _site(env, _frame(clips / genuine, at_s, tmp_path / f"p{person}.png"))
     if spoof is not None:  # the spoof first: the genuine check-in would make it "already"
-        k = _play(env, meeting, token, clips / spoof, tmp_path / "q1")
+        looped = _with_lead_in(faces_dir, clips / spoof, tmp_path / "spoof.mp4", loops=3)
+        k = _play(env, meeting, token, looped, tmp_path / "q1")
         assert not k.of("checkin") and not _face_checkins(env)
         assert k.of("liveness"), "the spoof was recognised and asked for the action"
-    k = _play(env, meeting, token, clips / genuine, tmp_path / "q2")
+    played = _with_lead_in(faces_dir, clips / genuine, tmp_path / "genuine.mp4")
+    k = _play(env, meeting, token, played, tmp_path / "q2")
     assert k.of("liveness") and k.of("liveness")[0]["action"] == actions
     if checks_in:
         [checkin] = k.of("checkin")
@@ -133,6 +176,8 @@ def test_hamilton_clip_with_liveness_checks_nobody_in(faces_dir: Path, tmp_path:
     photo = faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png"
     meeting, token = _site(env, photo)
     clip = faces_dir / "fixtures/video/short_hamilton_clip.mp4"
-    k = _play(env, meeting, token, clip, tmp_path / "q")
+    k = _play(
+        env, meeting, token, _with_lead_in(faces_dir, clip, tmp_path / "h.mp4"), tmp_path / "q"
+    )
     assert [e["action"] for e in k.of("liveness")][:1] == ["blink"]
     assert not k.of("checkin") and not _face_checkins(env)
