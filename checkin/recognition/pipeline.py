@@ -5,8 +5,9 @@ are dropped and counted), while buffered (offline) frames are all processed in o
 a byte budget. Before each frame the kiosk's standing (token, binding, meeting state) is
 checked again. Each frame goes to the worker pool (`MatchService.analyze`), its faces to the
 kiosk's tracker, each usable encoding to `classify` against the meeting's gallery; a track
-whose votes agree is recorded through `record_face_checkin` (one transaction: standing again,
-attendance, evidence, audit) at the time `meetings.kiosks.checkin_time` believes. The socket
+whose votes agree and whose liveness check (`liveness`, `BAODAO_LIVENESS`; the face's 68
+points come with the analysis) has passed is recorded through `record_face_checkin` (one
+transaction: standing again, attendance, evidence, audit) at the time `meetings.kiosks.checkin_time` believes. The socket
 layer (`checkin.web.kiosk_socket`) only decodes messages and sends what `send` gets.
 """
 
