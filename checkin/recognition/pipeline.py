@@ -7,8 +7,9 @@ checked again. Each frame goes to the worker pool (`MatchService.analyze`), its 
 kiosk's tracker, each usable encoding to `classify` against the meeting's gallery; a track
 whose votes agree and whose liveness check (`liveness`, `BAODAO_LIVENESS`; the face's 68
 points come with the analysis) has passed is recorded through `record_face_checkin` (one
-transaction: standing again, attendance, evidence, audit) at the time `meetings.kiosks.checkin_time` believes. The socket
-layer (`checkin.web.kiosk_socket`) only decodes messages and sends what `send` gets.
+transaction: standing again, attendance, evidence, audit) at the time
+`meetings.kiosks.checkin_time` believes. The socket layer (`checkin.web.kiosk_socket`) only
+decodes messages and sends what `send` gets.
 """
 
 from __future__ import annotations
