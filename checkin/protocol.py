@@ -57,6 +57,12 @@ class FaceState(StrEnum):
     # largest face of the frame, which alone is matched by default)
     REJECTED = "rejected"
     NOT_OPEN = "not_open"  # recognised, but the check-in window is not open
+    # recognised, waiting for the liveness action (`action`, `progress`, `deadline_ms`); no
+    # name is given before it is done. Not done in time: rejected, reason "liveness".
+    LIVENESS = "liveness"
+
+
+LivenessAction = Literal["blink", "turn_left", "turn_right"]
 
 
 class ErrorCode(StrEnum):
@@ -121,14 +127,18 @@ class Welcome(_Msg):
     kiosk: str
     meeting: MeetingInfo
     server_time: datetime
+    timezone: str | None = None  # the meeting's time zone (IANA name): the kiosk's clock
 
 
 class FaceResult(_Msg):
     box: tuple[int, int, int, int]  # top, right, bottom, left in the frame's pixels
     track_id: int
     state: FaceState
-    progress: float = 0.0  # matching: agreeing frames / frames needed
-    reason: str | None = None  # rejected: a quality reason code
+    # matching: agreeing frames / frames needed; liveness: how far the action has got (0..1)
+    progress: float = 0.0
+    reason: str | None = None  # rejected: a quality reason code, or liveness
+    action: LivenessAction | None = None  # liveness: what the person must do
+    deadline_ms: int | None = None  # liveness: milliseconds left to do it
     person: Person | None = None  # only ever someone on the meeting's roster
     checked_in_at: datetime | None = None  # already / confirmed
 

@@ -206,6 +206,24 @@ class Settings(BaseSettings):
         description="Faces in one kiosk frame that may check in: the largest (closest to the "
         "camera) only, the others are reported without identity and not encoded; or all",
     )
+    liveness: Literal["blink", "challenge", "off"] = Field(
+        "blink",
+        description="Before a kiosk face checks in it must blink (blink), do a random one of "
+        "blink / turn the head left / right (challenge), or nothing (off: photos check in)",
+    )
+    liveness_actions: Annotated[list[Literal["blink", "turn_left", "turn_right"]], NoDecode] = (
+        Field(
+            ["blink", "turn_left", "turn_right"],
+            min_length=1,
+            description="Actions the challenge mode picks from at random (comma-separated)",
+        )
+    )
+    liveness_seconds: float = Field(
+        8.0,
+        ge=2.0,
+        le=60.0,
+        description="Time a recognised face has for the liveness action before it is rejected",
+    )
     hello_timeout_s: float = Field(
         10.0, ge=0.1, le=300.0, description="Seconds a kiosk has to send hello after connecting"
     )
@@ -250,6 +268,13 @@ class Settings(BaseSettings):
             v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16
         ):
             raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
+        return v
+
+    @field_validator("liveness_actions", mode="before")
+    @classmethod
+    def _actions(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [part.strip() for part in v.split(",") if part.strip()]
         return v
 
     @field_validator("allowed_origins", mode="before")

@@ -32,9 +32,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Generic, TextIO, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -149,12 +150,24 @@ _FACE_TONE = {
     FaceState.NOT_ON_ROSTER: msgs.Tone.STOP,
     FaceState.NOT_OPEN: msgs.Tone.STOP,
     FaceState.REJECTED: msgs.Tone.WARN,
+    FaceState.LIVENESS: msgs.Tone.INFO,
 }
 _PRIORITY = {msgs.Tone.OK: 3, msgs.Tone.STOP: 2, msgs.Tone.INFO: 1, msgs.Tone.WARN: 0}
 
 
 def _person(p: Any) -> dict[str, Any] | None:
     return p.model_dump() if p is not None else None
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    """The meeting's time zone from the welcome (None: the kiosk's own local zone)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("unknown time zone %r from the server: the kiosk's own is used", name)
+        return None
 
 
 def face_event(face: FaceResult, *, frame_id: int, buffered: bool) -> Event | None:
@@ -173,6 +186,8 @@ def face_event(face: FaceResult, *, frame_id: int, buffered: bool) -> Event | No
         return {"event": "unknown", **base}
     if face.state == FaceState.REJECTED:
         return {"event": "rejected", "reason": face.reason, **base}
+    if face.state == FaceState.LIVENESS:
+        return {"event": "liveness", "action": face.action, **base}
     return None
 
 
@@ -217,6 +232,8 @@ class KioskApp:
         self._source_done = False
         self._seen_checkins: set[int] = set()
         self._track_state: dict[int, tuple[Any, ...]] = {}
+        self._unknown_since: dict[int, float] = {}  # track id → first `unknown` (monotonic)
+        self._tz: tzinfo | None = None  # the meeting's zone, from the welcome
         self._message: msgs.Message | None = None
         self._message_until = 0.0
         self._marks: tuple[FaceMark, ...] = ()
@@ -388,6 +405,7 @@ class KioskApp:
             backoff.reset()
             self._online = True
             self._meeting_title = welcome.meeting.title
+            self._tz = _zone(welcome.timezone)
             best = self._selector.flush()  # frames captured offline stay offline frames
             if best is not None:
                 await self._buffer(best)
@@ -505,12 +523,23 @@ class KioskApp:
         if len(self._track_state) > 500:
             self._track_state.clear()
         if not buffered:  # the screen speaks to whoever stands there now, not to the past
+            now = time.monotonic()
+            for f in result.faces:
+                if f.state == FaceState.UNKNOWN:
+                    self._unknown_since.setdefault(f.track_id, now)
+                else:
+                    self._unknown_since.pop(f.track_id, None)
+            if len(self._unknown_since) > 500:
+                self._unknown_since.clear()
+            failed = frozenset(
+                t for t, since in self._unknown_since.items() if now - since >= msgs.UNKNOWN_FAIL_S
+            )
             self._marks = tuple(
                 FaceMark(f.box, _FACE_TONE[f.state], f.person.name if f.person else "")
                 for f in result.faces
             )
             self._marks_at = time.monotonic()
-            self._say(msgs.pick_message(result.faces))
+            self._say(msgs.pick_message(result.faces, failed=failed, tz=self._tz))
 
     async def _on_checkin(self, event: CheckIn) -> None:
         await self.transport.send_ack(event.checkin_id)
@@ -527,7 +556,9 @@ class KioskApp:
             frame_id=event.frame_id,
         )
         if not event.delayed:
-            self._say(msgs.checkin_message(event.person, event.checked_in_at), force=True)
+            self._say(
+                msgs.checkin_message(event.person, event.checked_in_at, tz=self._tz), force=True
+            )
 
     async def _on_error(self, err: Error) -> None:
         self.emit("error", code=err.code.value, message=err.message, frame_id=err.frame_id)
@@ -544,7 +575,12 @@ class KioskApp:
             return
         now = time.monotonic()
         current = self._message if now < self._message_until else None
-        if force or current is None or _PRIORITY[message.tone] >= _PRIORITY[current.tone]:
+        if (
+            force
+            or message.decisive
+            or current is None
+            or (not current.decisive and _PRIORITY[message.tone] >= _PRIORITY[current.tone])
+        ):
             self._message = message
             self._message_until = now + message.hold_s
 
@@ -567,13 +603,16 @@ class KioskApp:
             queued=queued,
             marks=marks,
             message=message,
-            clock=datetime.now().strftime("%H:%M"),
+            clock=datetime.now(self._tz).strftime("%H:%M"),
         )
 
     async def _refresh_screen(self, cap: Captured) -> None:
         if self._renderer is None or (self._display is None and self._screen_out is None):
             return
         view = self.view(cap)
+        size = self._display.size() if self._display is not None else None
+        if size is not None:  # drawn for the window as it is (1280×800, 1920×1080, …)
+            self._renderer.size = size
         rgb = await asyncio.to_thread(self._renderer.render, cap.image, view)
         if self._display is not None and not self._display.show(rgb):
             self.stop()  # the window was closed

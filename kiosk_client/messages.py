@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
 
 from checkin.protocol import FaceResult, FaceState, Person
@@ -24,6 +24,7 @@ class Message:
     detail: str = ""
     tone: Tone = Tone.INFO
     hold_s: float = 2.0  # how long it stays up after the last frame that asked for it
+    decisive: bool = False  # an outcome (checked in, already): replaces whatever is shown
 
 
 ROLE_TITLE = {"deputy": "代表", "nonvoting": "列席", "staff": "工作人员"}
@@ -38,10 +39,22 @@ REJECT_PROMPTS = {
     "multiple_faces": "请一位一位来",
 }
 
+# The liveness action the server asks for (FaceResult.action), as the screen says it.
+LIVENESS_PROMPTS = {"blink": "请眨眨眼", "turn_left": "请向左转头", "turn_right": "请向右转头"}
 
-def hhmm(at: datetime) -> str:
-    """HH:MM in the kiosk's local time zone (naive times are taken as local)."""
-    return (at.astimezone() if at.tzinfo else at).strftime("%H:%M")
+
+# A face the server has called `unknown` this long (seconds, one track) has really failed:
+# before that the screen says 正在识别… (the next frames may still recognise it).
+UNKNOWN_FAIL_S = 5.0
+RECOGNISING = Message("正在识别…", "请看着摄像头", Tone.INFO, 1.0)
+
+
+def hhmm(at: datetime, tz: tzinfo | None = None) -> str:
+    """HH:MM in `tz` (the meeting's zone from the server's welcome), else the kiosk's own
+    local zone; naive times are taken as local."""
+    if at.tzinfo is None:
+        return at.strftime("%H:%M")
+    return at.astimezone(tz).strftime("%H:%M")
 
 
 def who(person: Person) -> str:
@@ -49,25 +62,42 @@ def who(person: Person) -> str:
     return f"{person.name} {ROLE_TITLE.get(person.role, '代表')}"
 
 
-def checkin_message(person: Person, at: datetime, *, delayed: bool = False) -> Message:
+def checkin_message(
+    person: Person, at: datetime, *, delayed: bool = False, tz: tzinfo | None = None
+) -> Message:
     """The big welcome: 「张三 代表，报到成功 08:52」."""
     detail = "网络恢复后补传，按到达时间登记" if delayed else "欢迎参加会议"
-    return Message(f"{who(person)}，报到成功 {hhmm(at)}", detail, Tone.OK, 4.0)
+    return Message(f"{who(person)}，报到成功 {hhmm(at, tz)}", detail, Tone.OK, 4.0, True)
 
 
-def face_message(face: FaceResult) -> Message | None:
-    """The prompt for one face of a result, or None when there is nothing to say."""
-    if face.state == FaceState.ALREADY and face.person is not None:
-        at = f" {hhmm(face.checked_in_at)}" if face.checked_in_at else ""
-        return Message(f"{who(face.person)}，已报到{at}", "无需重复报到", Tone.INFO, 3.0)
+def face_message(
+    face: FaceResult, *, failed: bool = False, tz: tzinfo | None = None
+) -> Message | None:
+    """The prompt for one face of a result, or None when there is nothing to say.
+
+    `failed`: the face's track has been `unknown` for `UNKNOWN_FAIL_S` (only then does the
+    screen send the person to the service desk).
+    """
+    if face.state == FaceState.ALREADY:
+        at = f" {hhmm(face.checked_in_at, tz)}" if face.checked_in_at else ""
+        name = f"{who(face.person)}，" if face.person is not None else ""
+        return Message(f"{name}已报到{at}", "无需重复报到", Tone.INFO, 3.0, True)
     if face.state == FaceState.CONFIRMED and face.person is not None:
-        return checkin_message(face.person, face.checked_in_at or datetime.now().astimezone())
+        when = face.checked_in_at or datetime.now().astimezone()
+        return checkin_message(face.person, when, tz=tz)
     if face.state == FaceState.NOT_ON_ROSTER:
         return Message("您不在本次会议名单中", "请到服务台", Tone.STOP, 4.0)
-    if face.state == FaceState.UNKNOWN:
+    if face.state == FaceState.UNKNOWN and failed:
         return Message("未能识别您的身份", "请到服务台", Tone.STOP, 3.0)
+    if face.state == FaceState.UNKNOWN:
+        return RECOGNISING
     if face.state == FaceState.NOT_OPEN:
         return Message("现在不在报到时间内", "请到服务台", Tone.STOP, 3.0)
+    if face.state == FaceState.LIVENESS:
+        prompt = LIVENESS_PROMPTS.get(face.action or "blink", "请眨眨眼")
+        return Message(prompt, "请看着摄像头", Tone.INFO, 1.5)
+    if face.state == FaceState.REJECTED and face.reason == "liveness":
+        return Message("未能完成确认", "请到服务台", Tone.STOP, 4.0)
     if face.state == FaceState.REJECTED:
         return Message(REJECT_PROMPTS.get(face.reason or "", "请正对镜头"), "", Tone.WARN, 2.0)
     if face.state == FaceState.MATCHING:
@@ -78,11 +108,14 @@ def face_message(face: FaceResult) -> Message | None:
 _PRIORITY = {Tone.OK: 3, Tone.STOP: 2, Tone.INFO: 1, Tone.WARN: 0}
 
 
-def pick_message(faces: list[FaceResult]) -> Message | None:
-    """The message for the largest face; ties broken by importance."""
+def pick_message(
+    faces: list[FaceResult], *, failed: frozenset[int] = frozenset(), tz: tzinfo | None = None
+) -> Message | None:
+    """The message for the largest face; ties broken by importance. `failed`: track ids that
+    have been unknown for `UNKNOWN_FAIL_S`."""
     best: tuple[int, int, Message] | None = None
     for face in faces:
-        msg = face_message(face)
+        msg = face_message(face, failed=face.track_id in failed, tz=tz)
         if msg is None:
             continue
         t, r, b, le = face.box

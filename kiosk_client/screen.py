@@ -176,11 +176,14 @@ class ScreenRenderer:
         if view.queued:
             state += f" · 待上传 {view.queued} 条"
         dot = (40, 200, 90) if view.online else (230, 70, 50)
-        sx = w - 20 - int(self.font(28).getlength(state)) - (140 if view.clock else 0)
+        clock_w = int(self.font(34).getlength(view.clock)) + 40 if view.clock else 0
+        sx = w - 20 - int(self.font(28).getlength(state)) - clock_w
         draw.ellipse((sx - 34, 22, sx - 14, 42), fill=dot)
         draw.text((sx, 15), state, font=self.font(28), fill=(235, 235, 235))
         if view.clock:
-            draw.text((w - 120, 12), view.clock, font=self.font(34), fill=(255, 255, 255))
+            draw.text(
+                (w - 20 - clock_w + 40, 12), view.clock, font=self.font(34), fill=(255, 255, 255)
+            )
         # Message band; a check-in puts who and when on a big panel over the picture, readable
         # from a few metres, and only the greeting (or the delayed-upload note) in the band.
         msg = view.message
@@ -233,6 +236,9 @@ class Display(Protocol):
 
     def show(self, rgb: np.ndarray) -> bool: ...
 
+    def size(self) -> tuple[int, int] | None:
+        """The window's size in pixels (None: not known yet; the renderer keeps its own)."""
+
     def close(self) -> None: ...
 
 
@@ -264,6 +270,11 @@ class TkDisplay:
 
     def _close_now(self) -> None:
         self._open = False
+
+    def size(self) -> tuple[int, int] | None:
+        """The window's size as the window manager gave it (full screen: the screen's)."""
+        sw, sh = self._root.winfo_width(), self._root.winfo_height()
+        return (sw, sh) if sw > 50 and sh > 50 else None
 
     def show(self, rgb: np.ndarray) -> bool:
         """Put the image in the window and process window events."""

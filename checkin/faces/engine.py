@@ -27,6 +27,7 @@ from checkin.faces.errors import (
     UnreadableImage,
 )
 from checkin.faces.image import check_image, load_image
+from checkin.faces.landmarks import hog_like_box, predictor, shape68
 from checkin.faces.model import (
     MODEL_NAMES,
     Face,
@@ -80,9 +81,12 @@ def face_model(name: str) -> FaceModel:
     return DlibModel()
 
 
-def warm(name: str) -> None:
-    """Load the model's networks in this process now (worker start-up)."""
+def warm(name: str, *, shapes: bool = False) -> None:
+    """Load the model's networks in this process now (worker start-up); with `shapes` also
+    the 68-point predictor of the liveness check."""
     face_model(name).warm()
+    if shapes:
+        predictor()
 
 
 def check_model(name: str) -> None:
@@ -238,6 +242,8 @@ class FrameJob:
     # Gate and encode only the largest face (closest to the camera); the others get reason
     # multiple_faces and no encoding, so one person at most checks in per frame.
     largest_only: bool = False
+    # Also give dlib's 68 landmarks of every face that may check in (the liveness check).
+    shapes: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,8 @@ class DetectedFace:
     # The detector's 5 landmarks as ((x, y), …) when it gives them (YuNet: eyes, nose tip,
     # mouth corners), for checks on the face's movement across frames.
     landmarks: tuple[tuple[float, float], ...] | None = None
+    # dlib's 68 landmarks (x, y) when the job asked for them (`FrameJob.shapes`).
+    shape: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +271,12 @@ def _points(face: Face) -> tuple[tuple[float, float], ...] | None:
     if face.landmarks is None:
         return None
     return tuple((round(float(x), 2), round(float(y), 2)) for x, y in face.landmarks)
+
+
+def _shape(image: np.ndarray, face: Face) -> tuple[tuple[float, float], ...]:
+    """dlib's 68 points of a face: on its HOG box, or on a HOG-like box placed by YuNet's 5."""
+    box = face.box if face.landmarks is None else hog_like_box(face.landmarks)
+    return tuple((float(x), float(y)) for x, y in shape68(image, box))
 
 
 def _area(box: Box) -> int:
@@ -286,10 +300,13 @@ def analyze_frame(job: FrameJob) -> FrameAnalysis:
         if job.largest_only and face is not largest:
             faces.append(DetectedFace(face.box, "multiple_faces", None, False, face.score, marks))
             continue
+        points = _shape(image, face) if job.shapes else None
         if any(iou(face.box, s) >= job.skip_iou for s in job.skip_boxes):
-            faces.append(DetectedFace(face.box, None, None, True, face.score, marks))
+            faces.append(DetectedFace(face.box, None, None, True, face.score, marks, points))
             continue
         quality, shape = m.assess(image, face, min_face_px=job.min_face_px, limits=m.limits)
         encoding = m.describe(image, shape, job.jitters) if quality.ok else None
-        faces.append(DetectedFace(face.box, quality.reason, encoding, False, face.score, marks))
+        faces.append(
+            DetectedFace(face.box, quality.reason, encoding, False, face.score, marks, points)
+        )
     return FrameAnalysis(tuple(faces), None, time.process_time() - started)

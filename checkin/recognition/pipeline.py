@@ -5,15 +5,18 @@ are dropped and counted), while buffered (offline) frames are all processed in o
 a byte budget. Before each frame the kiosk's standing (token, binding, meeting state) is
 checked again. Each frame goes to the worker pool (`MatchService.analyze`), its faces to the
 kiosk's tracker, each usable encoding to `classify` against the meeting's gallery; a track
-whose votes agree is recorded through `record_face_checkin` (one transaction: standing again,
-attendance, evidence, audit) at the time `meetings.kiosks.checkin_time` believes. The socket
-layer (`checkin.web.kiosk_socket`) only decodes messages and sends what `send` gets.
+whose votes agree and whose liveness check (`liveness`, `BAODAO_LIVENESS`; the face's 68
+points come with the analysis) has passed is recorded through `record_face_checkin` (one
+transaction: standing again, attendance, evidence, audit) at the time
+`meetings.kiosks.checkin_time` believes. The socket layer (`checkin.web.kiosk_socket`) only
+decodes messages and sends what `send` gets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ from checkin.meetings.kiosks import KioskRefused, Outage, Refused, checkin_time,
 from checkin.protocol import CheckIn, Error, ErrorCode, FaceResult, FaceState, FrameHeader, Result
 from checkin.recognition.decision import Decision, Gallery, decide, rank
 from checkin.recognition.gallery import MeetingGallery
+from checkin.recognition.liveness import Action, LivenessCheck, LivenessConfig, Observation
 from checkin.recognition.tracker import Settled, Track, Tracker, TrackerConfig, Vote
 from checkin.settings import Settings
 from models import CheckinMethod, Meeting, utcnow
@@ -251,6 +255,7 @@ class KioskPipeline:
         self.kiosk = kiosk
         self.send = send
         config = tracker_config(settings)
+        self.liveness_config = LivenessConfig(time_limit_s=settings.liveness_seconds)
         self.live = Tracker(config)
         self.offline = Tracker(config)  # buffered frames are another timeline
         self._slot: tuple[FrameHeader, bytes, datetime] | None = None
@@ -354,6 +359,7 @@ class KioskPipeline:
             skip_iou=s.track_min_iou,
             regions=tuple(tracker.focus(s.full_detect_frames)),
             largest_only=s.kiosk_faces == "largest",
+            shapes=s.liveness != "off",
         )
         analysis = await self.analyze(job)
         self.processed += 1
@@ -374,11 +380,15 @@ class KioskPipeline:
         tracks = tracker.update([f.box for f in analysis.faces], at=captured_at.timestamp())
         faces: list[FaceResult] = []
         checkins: list[CheckIn] = []
+        at = captured_at.timestamp()
         for face, track in zip(analysis.faces, tracks, strict=True):
             result = FaceResult(box=face.box, track_id=track.id, state=FaceState.UNKNOWN)
+            check = self._liveness(track, face.shape, at)
             if face.encoding is None:
                 if track.settled is not None:
-                    result = self._settled(result, track)
+                    result = self._settled(result, track, gallery)
+                elif check is not None and check.failed:
+                    result.state, result.reason = FaceState.REJECTED, "liveness"
                 elif not face.skipped:
                     result.state, result.reason = FaceState.REJECTED, face.reason
                 # else: a resting track, far from everyone a frame ago: still unknown
@@ -396,6 +406,25 @@ class KioskPipeline:
             d = verdict.decision
             pid = verdict.person_id if verdict.kind == "match" else None
             ready = tracker.vote(track, Vote(pid, header.frame_id, d.distance, d.margin))
+            if check is not None and pid is not None and track.settled is None:
+                if check.person_id not in (None, pid):
+                    check.restart()  # the track now shows someone else: start again
+                check.person_id = pid
+                check.start(at)
+                check.evaluate(at)
+                if not check.passed:
+                    track.pending = False  # consensus waits for the liveness action
+                    ready = False
+                    if check.failed:
+                        result.state, result.reason = FaceState.REJECTED, "liveness"
+                    else:
+                        result.state, result.action = FaceState.LIVENESS, check.action
+                        result.progress = check.progress()
+                        remaining = check.remaining_s(at)
+                        if remaining is not None:
+                            result.deadline_ms = round(remaining * 1000)
+                    faces.append(result)
+                    continue
             if ready and pid is not None:
                 outcome = await self._confirm(track, header, captured_at, received, d)
                 if outcome.refused is not None:
@@ -423,7 +452,7 @@ class KioskPipeline:
                 if outcome.state in (FaceState.CONFIRMED, FaceState.ALREADY):
                     result.progress = 1.0
             elif track.settled is not None:
-                result = self._settled(result, track)
+                result = self._settled(result, track, gallery)
             elif verdict.kind == "match" and pid is not None:
                 result.state, result.person = FaceState.MATCHING, gallery.persons.get(pid)
                 result.progress = round(track.agreeing / s.confirm_frames, 3)
@@ -440,9 +469,29 @@ class KioskPipeline:
         for checkin in checkins:
             await self.send(checkin)
 
-    def _settled(self, result: FaceResult, track: Track) -> FaceResult:
+    def _liveness(
+        self, track: Track, shape: Sequence[tuple[float, float]] | None, at: float
+    ) -> LivenessCheck | None:
+        """The track's liveness check with this frame's landmarks added (None when off)."""
+        s = self.settings
+        if s.liveness == "off":
+            return None
+        if track.liveness is None:
+            action: Action = (
+                "blink" if s.liveness == "blink" else secrets.choice(s.liveness_actions)
+            )
+            track.liveness = LivenessCheck(action, self.liveness_config)
+        check = track.liveness
+        assert isinstance(check, LivenessCheck)
+        if shape is not None:
+            check.observe(Observation(at, np.asarray(shape, dtype=np.float64)))
+            check.evaluate(at)
+        return check
+
+    def _settled(self, result: FaceResult, track: Track, gallery: MeetingGallery) -> FaceResult:
         assert track.settled is not None
         result.state = FaceState(track.settled.state)
+        result.person = gallery.persons.get(track.settled.person_id)  # 「张三 代表，已报到 08:41」
         result.progress = 1.0
         result.checked_in_at = track.settled.checked_in_at  # type: ignore[assignment]
         return result
@@ -478,6 +527,8 @@ class KioskPipeline:
             margin=s.match_margin,
             second=second,
         )
+        if isinstance(track.liveness, LivenessCheck):
+            proof["liveness"] = {"mode": s.liveness, **track.liveness.evidence()}
         assert track.candidate is not None
         return await self.record(
             Confirmation(

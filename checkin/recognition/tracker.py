@@ -63,6 +63,7 @@ class Track:
     since_check: int = 0  # frames since the last encoding of a settled track
     rest: int = 0  # frames left without encoding (far from everyone)
     recent: list[np.ndarray] = field(default_factory=list)  # the track's latest encodings
+    liveness: object = None  # the track's liveness check (`liveness.LivenessCheck`), if any
 
     def pooled(self, encoding: np.ndarray, frames: int) -> np.ndarray:
         """The mean of this encoding and the track's previous ones (`frames` in all).

@@ -25,9 +25,10 @@ from models.crypto import TemplateCipher
 logger = logging.getLogger(__name__)
 
 
-def warm_worker(model: str) -> int:
-    """Load the face model in a worker process (pool initializer / warm-up task)."""
-    warm(model)
+def warm_worker(model: str, shapes: bool = False) -> int:
+    """Load the face model in a worker process (pool initializer / warm-up task); `shapes`:
+    the liveness check's 68-point predictor too."""
+    warm(model, shapes=shapes)
     return 0
 
 
@@ -50,7 +51,9 @@ class MatchService:
         if self._pool is None:
             # Workers die with this process, even on SIGKILL (checkin.lifeline).
             self._pool = process_pool(
-                self.workers, initializer=warm_worker, initargs=(self.settings.face_model,)
+                self.workers,
+                initializer=warm_worker,
+                initargs=(self.settings.face_model, self.settings.liveness != "off"),
             )
         return self._pool
 
@@ -60,7 +63,9 @@ class MatchService:
         pool = self._ensure_pool()
         await asyncio.gather(
             *(
-                loop.run_in_executor(pool, warm_worker, self.settings.face_model)
+                loop.run_in_executor(
+                    pool, warm_worker, self.settings.face_model, self.settings.liveness != "off"
+                )
                 for _ in range(self.workers)
             )
         )

@@ -225,7 +225,9 @@ async def kiosk_socket(ws: WebSocket) -> None:
     conns[key] = conn
     if previous is not None:
         await previous.close(CloseCode.REPLACED, "replaced by a newer connection of this kiosk")
-    await conn.send(Welcome(kiosk=kiosk.name, meeting=meeting, server_time=utcnow()))
+    await conn.send(
+        Welcome(kiosk=kiosk.name, meeting=meeting, server_time=utcnow(), timezone=settings.timezone)
+    )
     matcher: MatchService = state.matcher
     meeting_id = meeting.id
 

@@ -28,8 +28,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def setup(faces_dir: Path, tmp_path: Path) -> tuple[dict[str, str], int, str]:
-    env = baodao_env(tmp_path / "var")
+def liveness() -> str:
+    """BAODAO_LIVENESS of the server: the clip has no blink (docs/liveness.md), so these tests
+    of the kiosk's transport run without the check; test_hamilton_clip_with_liveness with it."""
+    return "off"
+
+
+@pytest.fixture
+def setup(faces_dir: Path, tmp_path: Path, liveness: str) -> tuple[dict[str, str], int, str]:
+    env = baodao_env(tmp_path / "var", BAODAO_LIVENESS=liveness)
     photo = faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png"
     baodao(["enroll", "add", "D001", str(photo), "--name", "林曼努尔", "--workers", "1"], env)
     baodao(["body", "create", "测试镇人大"], env)

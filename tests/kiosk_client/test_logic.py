@@ -76,7 +76,11 @@ def face(state: FaceState, **kw) -> FaceResult:
 def test_prompts():
     assert face_message(face(FaceState.REJECTED, reason="face_too_small")).title == "请靠近一点"
     assert face_message(face(FaceState.NOT_ON_ROSTER, person=ZHANG)).detail == "请到服务台"
-    assert face_message(face(FaceState.UNKNOWN)).detail == "请到服务台"
+    # Unknown is neutral until the track has really failed (UNKNOWN_FAIL_S of unknown).
+    assert face_message(face(FaceState.UNKNOWN)).title == "正在识别…"
+    assert face_message(face(FaceState.UNKNOWN), failed=True).detail == "请到服务台"
+    assert face_message(face(FaceState.LIVENESS, action="turn_left")).title == "请向左转头"
+    assert face_message(face(FaceState.REJECTED, reason="liveness")).detail == "请到服务台"
     already = face_message(
         face(FaceState.ALREADY, person=ZHANG, checked_in_at=datetime(2026, 3, 1, 8, 41))
     )

@@ -41,7 +41,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator[Served]:
     data = tmp_path_factory.mktemp("e2e") / "var"
-    env = baodao_env(data)
+    env = baodao_env(data, BAODAO_LIVENESS="off")  # recognition alone; liveness: own tests
     baodao(["db", "upgrade"], env)
     baodao(["body", "create", BODY], env)  # meeting_with_roster's meetings are this body's
     out = baodao(["kiosk", "register", "东门", "--body", BODY, "--venue", "大会堂"], env)

@@ -62,7 +62,9 @@ def _history(s: Any, name: str, *, last_seen: datetime) -> None:
 
 @pytest.fixture
 def site(settings: Settings, sqlite_engine: Engine, faces_dir: Path) -> Iterator[Site]:
-    settings = settings.model_copy(update={"workers": 1, "confirm_frames": 2})
+    # Still photos stand in for deputies here: these attacks are on time and standing, not
+    # on liveness (tests/checkin/web/test_liveness_attacks.py).
+    settings = settings.model_copy(update={"workers": 1, "confirm_frames": 2, "liveness": "off"})
     cipher = TemplateCipher(settings.resolved_secret())
     now = utcnow()
     with session_scope(make_session_factory(sqlite_engine)) as s:
@@ -335,7 +337,7 @@ def test_a_sheet_of_four_deputies_photos_checks_in_one(
     names = ["Hu_Jintao", "Wen_Jiabao", "Jiang_Zemin", "Zhu_Rongji"]
     photos = [faces_dir / "dev" / n / "1.jpg" for n in names]
     settings = settings.model_copy(
-        update={"workers": 1, "confirm_frames": 2, "kiosk_faces": policy}
+        update={"workers": 1, "confirm_frames": 2, "kiosk_faces": policy, "liveness": "off"}
     )
     cipher = TemplateCipher(settings.resolved_secret())
     with session_scope(make_session_factory(sqlite_engine)) as s:
