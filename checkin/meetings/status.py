@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.meetings.attendance import window_state
 from checkin.meetings.quorum import CheckIn, QuorumStatus, RosterPerson, Rule, compute_status
 from checkin.meetings.service import get_meeting
@@ -203,9 +204,13 @@ def _brief(v: LineView) -> PersonBrief:
 def status(
     session: Session, meeting_id: int, *, zone: ZoneInfo | str = "Asia/Shanghai"
 ) -> MeetingStatus:
-    """The quorum status plus the meeting's facts and the lists for the pages."""
+    """The quorum status plus the meeting's facts and the lists for the pages.
+
+    Not scoped itself: callers read the meeting through `get_meeting` with their scope first
+    (routes, the live hub at connect, the CLI with the whole tree).
+    """
     zone = ZoneInfo(zone) if isinstance(zone, str) else zone
-    meeting = get_meeting(session, meeting_id)
+    meeting = get_meeting(session, meeting_id, scope=Scope.everything())
     lines = roster_lines(session, meeting_id)
     rule = meeting_rule(meeting)
     counts = compute_status(

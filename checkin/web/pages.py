@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from checkin.accounts.scope import Scope, scope_of
 from checkin.accounts.service import user_for_token
 from checkin.errors import BaodaoError, NotFound
 from checkin.meetings import history, plots, reports, service, terms
@@ -107,6 +108,11 @@ def _page(request: Request, template: str, context: dict[str, Any]) -> Response:
     return templates.TemplateResponse(request, template, {"csrf_token": csrf, **context})
 
 
+def _scope(request: Request, user: User) -> Scope:
+    with request.app.state.sessions() as session:
+        return scope_of(session, user)
+
+
 def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
     user = _staff(request)
     if isinstance(user, RedirectResponse):
@@ -114,6 +120,7 @@ def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
     settings = request.app.state.settings
     with request.app.state.sessions() as session:
         try:
+            service.get_meeting(session, meeting_id, scope=scope_of(session, user))
             st = status(session, meeting_id, zone=settings.timezone)
         except NotFound:
             return HTMLResponse("<h1>没有这个会议</h1>", status_code=404)
@@ -160,7 +167,7 @@ def meetings_page(request: Request) -> Response:
     with request.app.state.sessions() as session:
         rows = [
             {"id": m.id, "title": m.title, "body": m.body.name, "starts_at": m.starts_at}
-            for m in service.get_all_meetings(session)
+            for m in service.get_all_meetings(session, scope=scope_of(session, user))
         ]
     return _page(request, "meetings.html", {"user": user, "meetings": rows})
 
@@ -186,7 +193,10 @@ def sheet_page(request: Request, meeting_id: Int64) -> Response:
     with request.app.state.sessions() as session:
         try:
             sheet = reports.build_sheet(
-                session, meeting_id, zone=request.app.state.settings.timezone
+                session,
+                meeting_id,
+                scope=scope_of(session, user),
+                zone=request.app.state.settings.timezone,
             )
         except NotFound:
             return HTMLResponse("<h1>没有这个会议</h1>", status_code=404)
@@ -247,7 +257,8 @@ def terms_page(request: Request, body_id: str = "") -> Response:
     if isinstance(user, RedirectResponse):
         return user
     with request.app.state.sessions() as session:
-        bodies = service.get_all_bodies(session)
+        scope = scope_of(session, user)
+        bodies = service.get_all_bodies(session, scope=scope)
         chosen = int(body_id) if body_id.isdigit() else None
         rows = [
             {
@@ -258,7 +269,7 @@ def terms_page(request: Request, body_id: str = "") -> Response:
                     for cs in terms.sessions_of(session, t.id)
                 ],
             }
-            for t in terms.get_all_terms(session, body_id=chosen)
+            for t in terms.get_all_terms(session, scope=scope, body_id=chosen)
         ]
         return _page(
             request,
@@ -332,7 +343,7 @@ def _term_report_page(request: Request, term_id: int, *, printable: bool) -> Res
         return user
     with request.app.state.sessions() as session:
         try:
-            report = build_report(request, session, term_id)
+            report = build_report(request, session, term_id, scope_of(session, user))
         except BaodaoError as exc:
             return _error_page(exc)
     return HTMLResponse(render_term_report(request, report, printable=printable))
@@ -359,7 +370,11 @@ def deputy_record_page(request: Request, number: str, term_id: str = "") -> Resp
     with request.app.state.sessions() as session:
         try:
             record = build_record(
-                request, session, number, int(term_id) if term_id.isdigit() else None
+                request,
+                session,
+                number,
+                int(term_id) if term_id.isdigit() else None,
+                scope_of(session, user),
             )
         except BaodaoError as exc:
             return _error_page(exc)
