@@ -1,0 +1,244 @@
+"""The web console in a real browser (1366×768): the must-show import of the 60 dev deputies
+into a township through the page, a meeting whose roster shows 60 and its big screen with
+应到 60; then every console page, each screenshotted into docs/screenshots/."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openpyxl import Workbook
+
+from checkin.accounts.service import create_user
+from models import Body, Role
+from models.db import make_engine, make_session_factory, session_scope, upgrade
+from tests.checkin.web.browser.conftest import PASSWORD
+from tests.conftest import FACES, REPO
+from tests.server import Server, baodao_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SCREENSHOTS = Path(__file__).resolve().parents[4] / "docs" / "screenshots"
+VIEW = {"width": 1366, "height": 768}
+TOWNSHIP = "青山镇第十八届人民代表大会"
+
+
+@dataclass
+class Console:
+    server: Server
+    roster: Path
+    photos: Path
+    township: int
+    headers: dict[str, str]
+    meeting_id: int | None = None
+
+
+def dev_files(faces_dir: Path, tmp: Path) -> tuple[Path, Path]:
+    """The roster (XLSX, Chinese headers) and a ZIP of each dev identity's first photo."""
+    folders = sorted(p for p in (faces_dir / "dev").iterdir() if p.is_dir())
+    assert len(folders) == 60
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["代表编号", "姓名", "性别", "单位", "选区"])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for i, folder in enumerate(folders, start=1):
+            number = f"Q{i:03d}"
+            first = sorted(folder.iterdir())[0]
+            sheet.append(
+                [number, folder.name.replace("_", " "), "", f"青山镇第{i % 9 + 1}村", "第一选区"]
+            )
+            z.write(first, f"照片/{number}{first.suffix.lower()}")  # one wrapper folder, as zipped
+    roster, photos = tmp / "青山镇代表名册.xlsx", tmp / "青山镇代表照片.zip"
+    book.save(roster)
+    photos.write_bytes(buf.getvalue())
+    return roster, photos
+
+
+@pytest.fixture(scope="module")
+def console(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    tmp = tmp_path_factory.mktemp("console")
+    env = baodao_env(tmp / "var", BAODAO_WORKERS="2", BAODAO_LIVE_HEARTBEAT_SECONDS="2")
+    engine = make_engine(env["BAODAO_DATABASE_URL"])
+    upgrade(engine)
+    with session_scope(make_session_factory(engine)) as s:
+        create_user(s, username="admin", password=PASSWORD, role=Role.ADMIN)
+        county = Body(name="青山县第十七届人民代表大会")
+        s.add(county)
+        s.flush()
+        town = Body(name=TOWNSHIP, parent_id=county.id)
+        s.add(town)
+        s.flush()
+        s.add(Body(name="青山镇人大主席团", kind="presidium", parent_id=town.id))
+        s.add(Body(name="白水镇第十八届人民代表大会", parent_id=county.id))
+        township = town.id
+    engine.dispose()
+    roster, photos = dev_files(faces_dir, tmp)
+    server = Server(env).start(timeout=300)  # the face workers warm up first (slow under load)
+    try:
+        yield Console(server, roster, photos, township, server.login("admin", PASSWORD))
+    finally:
+        server.stop()
+
+
+def _login(page: Any, base: str, target: str) -> None:
+    page.goto(f"{base}{target}")
+    page.wait_for_url(lambda url: "/login?next=" in url)
+    page.fill("#username", "admin")
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(lambda url: url.endswith(target))
+
+
+def _shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_import_60_deputies_then_a_meeting_of_60_and_its_big_screen(
+    browser: Any, console: Console
+) -> None:
+    base = console.server.url
+    page = browser.new_page(viewport=VIEW)
+    _login(page, base, "/console/import")
+    page.set_input_files("input[name=roster]", str(console.roster))
+    page.set_input_files("input[name=photos]", str(console.photos))
+    page.select_option("select[name=body_id]", str(console.township))
+    page.click("#import-start")
+    page.wait_for_selector("#progress-card:not([hidden])")
+    seen: list[str] = []
+    health: list[float] = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        seen.append(page.inner_text("#progress-text"))
+        t0 = time.perf_counter()
+        assert httpx.get(base + "/healthz", timeout=5).status_code == 200
+        health.append(time.perf_counter() - t0)
+        if page.get_attribute("#job-state", "data-state") in ("done", "failed"):
+            break
+        page.wait_for_timeout(150)
+    assert page.get_attribute("#job-state", "data-state") == "done", seen[-1]
+    # the bar moved while the server worked: several distinct intermediate readings
+    middle = {s for s in seen if "100%" not in s and "照片 0 /" not in s}
+    assert len(middle) >= 2, seen
+    # the event loop keeps serving while the face workers are busy (every poll answered;
+    # the median well under a second even on a shared, loaded machine)
+    median = sorted(health)[len(health) // 2]
+    assert median < 1.0, f"/healthz median {median:.2f} s during the import"
+    note = REPO / "test-output" / "console-import-healthz.txt"
+    note.parent.mkdir(exist_ok=True)
+    note.write_text(
+        f"/healthz during the import: max {max(health) * 1000:.0f} ms, {len(health)} polls\n"
+    )
+    assert "照片 60 / 60（100%）" in page.inner_text("#progress-text")
+    assert "新录入 60 人" in page.inner_text("#totals")
+    rows = page.locator("#rows tbody tr")
+    assert rows.count() == 60
+    assert page.locator('#rows tbody tr[data-status="created"]').count() == 60
+    page.evaluate("window.scrollTo(0, 0)")
+    _shot(page, "console-import.png")
+
+    page.goto(f"{base}/console/meetings/new")
+    page.select_option("select[name=body_id]", str(console.township))
+    page.wait_for_function("document.querySelector('#preview-count').textContent.includes('60')")
+    assert page.locator("#preview li").count() == 60
+    page.fill("input[name=title]", "第三次会议第一次全体会议")
+    page.fill("input[name=starts_at]", "2026-12-01T09:00")
+    page.fill("input[name=window_opens_at]", "2026-12-01T08:00")
+    _shot(page, "console-meeting.png")
+    page.click("#meeting-create")
+    page.wait_for_selector("#created-card:not([hidden])")
+    assert "应到 60 人" in page.inner_text("#created-text")
+    href = page.get_attribute("#screen-link", "href")
+    assert href is not None
+    console.meeting_id = int(href.split("/")[2])
+    page.click("#screen-link")
+    page.wait_for_url(lambda url: url.endswith("/screen"))
+    page.wait_for_selector('#conn[data-state="live"]')
+    assert page.inner_text("#expected") == "60"
+    _shot(page, "console-screen-60.png")
+    page.close()
+
+
+def test_every_console_page_renders_and_works(browser: Any, console: Console) -> None:
+    base = console.server.url
+    page = browser.new_page(viewport=VIEW)
+    _login(page, base, "/console/deputies")
+    page.wait_for_selector("#deputies tbody tr")
+    page.select_option("#f-body", str(console.township))
+    page.fill("#q", "Q00")
+    page.wait_for_function("document.querySelectorAll('#deputies tbody tr').length === 9")
+    page.fill("#q", "")
+    # add a deputy, upload a blurred photo: the verdict shows at once
+    page.fill("#add-form input[name=number]", "Q999")
+    page.fill("#add-form input[name=name]", "新代表")
+    page.select_option("#add-form select[name=body_id]", str(console.township))
+    page.click("#add-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#add-msg').textContent.includes('已新增')")
+    page.fill("#q", "Q999")
+    page.click("#deputies tbody tr >> text=编辑 / 照片")
+    page.set_input_files("#photo-input", files=[blurred_photo()])
+    page.wait_for_selector("#photo-results .verdict")
+    verdict = page.inner_text("#photo-results")
+    assert "模糊" in verdict or "没有检测到人脸" in verdict, verdict
+    _shot(page, "console-deputies-photo.png")
+    # delete face data of an enrolled deputy, with confirmation
+    page.click("#edit-cancel")
+    page.fill("#q", "Q001")
+    page.click("#deputies tbody tr >> text=编辑 / 照片")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#face-delete-btn")
+    page.wait_for_function("document.querySelector('#edit-msg').textContent.includes('已删除 1')")
+    page.click("#edit-cancel")
+    page.fill("#q", "")
+    page.wait_for_selector("#deputies tbody tr")
+    _shot(page, "console-deputies.png")
+    audit = httpx.get(base + "/api/deputies/Q001", headers=console.headers).json()
+    assert audit["templates"] == 0
+
+    page.goto(f"{base}/console/bodies")
+    page.wait_for_selector("#bodies tbody tr")
+    assert "└ 青山镇人大主席团" in page.inner_text("#bodies")
+    _shot(page, "console-bodies.png")
+
+    page.goto(f"{base}/console/kiosks")
+    page.fill("#kiosk-form input[name=name]", "青山镇大会堂东门")
+    page.fill("#kiosk-form input[name=venue]", "东门入口")
+    page.select_option("#kiosk-form select[name=body_id]", str(console.township))
+    page.click("#kiosk-form button[type=submit]")
+    page.wait_for_selector("#token-box:not([hidden])")
+    token = page.inner_text("#token-text")
+    assert token.startswith("bk_")
+    assert page.inner_text("#pair-url") == f"{base}/kiosk#pair={token}"
+    assert page.locator("#qr svg").count() == 1
+    page.wait_for_selector("#kiosks tbody tr >> text=离线")
+    _shot(page, "console-kiosks.png")
+
+    page.goto(f"{base}/console/accounts")
+    page.fill("#account-form input[name=username]", "qingshan-clerk")
+    page.select_option("#account-form select[name=body_id]", str(console.township))
+    page.click("#account-form button[type=submit]")
+    page.wait_for_function(
+        "document.querySelector('#account-msg').textContent.includes('临时密码')"
+    )
+    page.wait_for_selector("#accounts tbody tr >> text=qingshan-clerk")
+    assert TOWNSHIP in page.inner_text("#accounts")
+    _shot(page, "console-accounts.png")
+    page.close()
+
+
+def blurred_photo() -> dict[str, Any]:
+    """A real dev photo blurred in memory (as a shaky phone picture would be)."""
+    from PIL import Image, ImageFilter
+
+    first = sorted((FACES / "dev" / "Angelina_Jolie").iterdir())[0]
+    out = io.BytesIO()
+    Image.open(first).convert("RGB").filter(ImageFilter.GaussianBlur(6)).save(out, "JPEG")
+    return {"name": "模糊.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}
