@@ -168,9 +168,16 @@ def create_meeting(
                 .order_by(Deputy.number)
             )
         )
-    for deputy_id in dict.fromkeys(deputy_ids):
-        find_person(session, deputy_id, scope=scope)
-        session.add(RosterEntry(meeting_id=meeting.id, deputy_id=deputy_id))
+    else:  # given ids: each must be a person the scope covers (one query)
+        wanted = list(dict.fromkeys(deputy_ids))
+        found = dict(
+            session.execute(select(Deputy.id, Deputy.body_id).where(Deputy.id.in_(wanted))).all()
+        )
+        for deputy_id in wanted:
+            if deputy_id not in found or not scope.covers(found[deputy_id]):
+                raise NotFound(f"没有这位代表 (no person {deputy_id!r})")
+        deputy_ids = wanted
+    session.add_all(RosterEntry(meeting_id=meeting.id, deputy_id=d) for d in deputy_ids)
     session.flush()
     audit.record(
         session,

@@ -15,35 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from checkin.accounts.scope import scope_of
 from checkin.meetings import service
-from checkin.web.pages import _page, _staff
-from models import Role, User
+from checkin.web.pages import _page, _staff, console_nav
+from models import Role
 
 router = APIRouter(include_in_schema=False)
 
-NAV = [
-    ("/meetings", "会议"),
-    ("/console/meetings/new", "新建会议"),
-    ("/console/deputies", "代表管理"),
-    ("/console/import", "批量导入"),
-    ("/console/bodies", "会议机构"),
-    ("/console/kiosks", "签到终端"),
-    ("/console/accounts", "账号"),
-    ("/terms", "届次"),
-]
-ADMIN_ONLY = {
-    "/console/deputies",
-    "/console/import",
-    "/console/bodies",
-    "/console/kiosks",
-    "/console/accounts",
-}
 ROLE_LABELS = {Role.ADMIN: "管理员", Role.SECRETARIAT: "秘书处"}
-
-
-def nav_for(user: User) -> list[tuple[str, str]]:
-    return [
-        (href, label) for href, label in NAV if user.role is Role.ADMIN or href not in ADMIN_ONLY
-    ]
 
 
 def _console(request: Request, template: str, page: str, *, admin: bool = True) -> Response:
@@ -64,7 +41,7 @@ def _console(request: Request, template: str, page: str, *, admin: bool = True) 
         "scope_label": "全部会议机构"
         if scope.whole_tree
         else "、".join(b["name"] for b in bodies if b["depth"] == 0),
-        "nav": nav_for(user),
+        "nav": console_nav(user),
         "here": request.url.path,
         "page": page,
         "bodies": bodies,

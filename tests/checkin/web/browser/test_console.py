@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import select
 
 from checkin.accounts.service import create_user
-from models import Body, Role
+from models import Body, Deputy, Role
 from models.db import make_engine, make_session_factory, session_scope, upgrade
 from tests.checkin.web.browser.conftest import PASSWORD
 from tests.conftest import FACES, REPO
@@ -106,7 +107,7 @@ def test_import_60_deputies_then_a_meeting_of_60_and_its_big_screen(
     browser: Any, console: Console
 ) -> None:
     base = console.server.url
-    page = browser.new_page(viewport=VIEW)
+    page = browser.new_page(viewport=VIEW, locale="zh-CN")
     _login(page, base, "/console/import")
     page.set_input_files("input[name=roster]", str(console.roster))
     page.set_input_files("input[name=photos]", str(console.photos))
@@ -169,7 +170,7 @@ def test_import_60_deputies_then_a_meeting_of_60_and_its_big_screen(
 
 def test_every_console_page_renders_and_works(browser: Any, console: Console) -> None:
     base = console.server.url
-    page = browser.new_page(viewport=VIEW)
+    page = browser.new_page(viewport=VIEW, locale="zh-CN")
     _login(page, base, "/console/deputies")
     page.wait_for_selector("#deputies tbody tr")
     page.select_option("#f-body", str(console.township))
@@ -242,3 +243,99 @@ def blurred_photo() -> dict[str, Any]:
     out = io.BytesIO()
     Image.open(first).convert("RGB").filter(ImageFilter.GaussianBlur(6)).save(out, "JPEG")
     return {"name": "模糊.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}
+
+
+def test_the_big_screen_fits_a_county_roster_and_the_operator_page_speaks_chinese(
+    browser: Any, console: Console
+) -> None:
+    """1,300 deputies: 尚未报到 pages inside 1920×1080 with the announcement in view; 未到
+    before the start; a big 法定人数 label; the clock; departed deputies listed; the operator
+    page's window state in Chinese, reasons and the audit log."""
+    engine = make_engine(console.server.env["BAODAO_DATABASE_URL"])
+    with session_scope(make_session_factory(engine)) as s:
+        county = s.scalar(select(Body).where(Body.parent_id.is_(None)))
+        assert county is not None
+        s.add_all(
+            Deputy(
+                number=f"X{i:04d}",
+                name=f"县代表{i:04d}",
+                body_id=county.id,
+                delegation=f"第{i % 17 + 1}代表团",
+            )
+            for i in range(1300)
+        )
+        county_id = county.id
+    engine.dispose()
+    base = console.server.url
+    r = httpx.post(
+        base + "/api/meetings",
+        json={"body_id": county_id, "title": "青山县第十七届人民代表大会第五次会议第一次全体会议",
+              "starts_at": "2030-03-01T09:00:00+08:00"},
+        headers=console.headers,
+        timeout=60,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    mid = r.json()["id"]
+    for path, body in (
+        ("/open", {}),
+        ("/checkin", {"number": "X0001", "reason": "证件核对"}),
+        ("/checkin", {"number": "X0002", "reason": "证件核对"}),
+        ("/departure", {"number": "X0002", "reason": "身体不适"}),
+        ("/leave", {"number": "X0003", "reason": "出差"}),
+        ("/checkin", {"number": "X0004", "reason": "证件核对"}),
+        ("/undo", {"number": "X0004", "reason": "误签"}),
+    ):
+        rr = httpx.post(
+            f"{base}/api/meetings/{mid}{path}", json=body, headers=console.headers, timeout=60
+        )
+        assert rr.status_code == 200, rr.text
+    page = browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    _login(page, base, f"/meetings/{mid}/screen")
+    page.wait_for_selector('#conn[data-state="live"]')
+    assert page.inner_text("#expected") == "1300"
+    assert page.evaluate("document.documentElement.scrollHeight") <= 1080
+    box = page.locator("#announcement").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 1080
+    assert page.inner_text("#absent-label") == "未到"  # the meeting starts in 2030
+    size = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('#required-label')).fontSize)"
+    )
+    assert size >= 40, size
+    page.wait_for_function("/第 1\\/\\d+ 页/.test(document.querySelector('#page-no').textContent)")
+    assert "中途退场" in page.inner_text("#departed-head") and "县代表0002" in page.inner_text(
+        "#departed"
+    )
+    assert "县人民代表大会" not in page.inner_text("#title").replace(
+        "县第十七届人民代表大会第五次", "", 1
+    )
+    assert page.inner_text("#clock").count(":") == 2
+    assert "3月1日 09:00 开始" in page.inner_text("#starts")
+    _shot(page, "screen-county-1920.png")
+    page.set_viewport_size(VIEW)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollHeight") <= 768
+    _shot(page, "screen-county.png")
+
+    page.goto(f"{base}/meetings/{mid}/operator")
+    page.wait_for_selector("#audit tbody tr")
+    assert page.inner_text("#window") == "进行中"
+    page.fill("#search", "X000")
+    page.wait_for_selector('#roster tr[data-number="X0003"]')
+    assert "请假：出差" in page.inner_text('#roster tr[data-number="X0003"]')
+    assert "撤销：误签" in page.inner_text('#roster tr[data-number="X0004"]')
+    audit = page.inner_text("#audit")
+    for word in ("撤销签到", "中途退场", "登记请假", "手动补签到", "开启签到"):
+        assert word in audit, word
+    text = page.inner_text("body")
+    for english in ("open", "seated", "draft", "not_open", "closed"):
+        assert english not in text, english
+    _shot(page, "operator.png")
+
+    page.goto(f"{base}/meetings")
+    row = page.locator(f'#meetings tr[data-id="{mid}"]')
+    assert "2030-03-01 09:00" in row.inner_text() and "签到中" in row.inner_text()
+    assert "1300" in row.inner_text()
+    _shot(page, "meetings.png")
+    page.click("#logout")
+    page.wait_for_url(lambda url: "/login" in url)
+    page.close()
