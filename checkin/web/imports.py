@@ -35,6 +35,7 @@ from checkin import audit
 from checkin.accounts.scope import Scope, within
 from checkin.errors import BaodaoError, InvalidInput, NotFound, TooLarge
 from checkin.meetings.events import GalleryChanged
+from checkin.meetings.service import get_body
 from checkin.settings import Settings
 from checkin.web.api.deputies import face_pool
 from checkin.web.deps import AdminUser, ScopeDep, SessionDep
@@ -272,11 +273,8 @@ def start_import(
     """Start an import: the roster is checked now (422 names the row), the rest runs in the
     background; poll `GET /api/imports/{id}`."""
     settings: Settings = request.app.state.settings
-    if body_id is not None:
-        scope.check(body_id, "会议机构")
-    elif not scope.whole_tree:
-        # rows may still name their body; rows without one are refused per row
-        pass
+    if body_id is not None:  # else each row names its body (rows without one: per-row errors)
+        get_body(session, body_id, scope=scope)
     name = roster.filename or "roster"
     data = roster.file.read(MAX_ROSTER_BYTES + 1)
     if len(data) > MAX_ROSTER_BYTES:

@@ -16,6 +16,7 @@ from checkin.errors import Conflict, InvalidInput, TooLarge
 from checkin.faces.model import info
 from checkin.meetings import terms
 from checkin.meetings.events import GalleryChanged
+from checkin.meetings.service import get_body
 from checkin.protocol import Int64
 from checkin.settings import Settings
 from checkin.web.deps import AdminUser, ScopeDep, SessionDep, StaffUser
@@ -201,7 +202,7 @@ def create_deputy(
     """Create a deputy in a body of the account's scope without photos (upload them next);
     409 if the number exists."""
     if body.body_id is not None:
-        scope.check(body.body_id, "会议机构")
+        get_body(session, body.body_id, scope=scope)
     elif not scope.whole_tree:
         raise InvalidInput("请选择所属人大/代表团 (body_id is required)")
     fields = body.model_dump(exclude={"number"})
