@@ -89,6 +89,7 @@ class PersonBrief:
     number: str
     name: str
     unit: str
+    delegation: str  # 代表团 (the big screen of a county plenary groups by it)
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,8 @@ def line_view(line: RosterLine, zone: ZoneInfo) -> LineView:
     )
 
 
-def _brief(v: LineView) -> PersonBrief:
-    return PersonBrief(v.deputy_id, v.number, v.name, v.unit)
+def _brief(v: LineView, line: RosterLine) -> PersonBrief:
+    return PersonBrief(v.deputy_id, v.number, v.name, v.unit, line.person.delegation or "")
 
 
 def status(
@@ -255,7 +256,7 @@ def status(
         staff_present=sum(ln.attendance is not None for ln in staff),
         latest_arrivals=[
             Arrival(
-                **vars(_brief(v := views[ln.person.id])),
+                **vars(_brief(v := views[ln.person.id], ln)),
                 role_label=v.role_label,
                 time=v.time,
                 method=v.method,
@@ -263,9 +264,9 @@ def status(
             )
             for ln in arrived[:LATEST_ARRIVALS]
         ],
-        not_arrived=[_brief(views[ln.person.id]) for ln in lines if ln.state == "absent"],
+        not_arrived=[_brief(views[ln.person.id], ln) for ln in lines if ln.state == "absent"],
         departed=[
-            _brief(views[ln.person.id])
+            _brief(views[ln.person.id], ln)
             for ln in lines
             if ln.state == "left" and ln.entry.role is RosterRole.DEPUTY
         ],

@@ -55,7 +55,19 @@
     }));
     app.classList.toggle("dense", s.expected > 150);  // a county roster: smaller names, more rows
     const missing = document.getElementById("not-arrived");
-    missing.replaceChildren(...s.not_arrived.map((p) => li(p.name)));
+    const groups = new Map();  // 代表团 → names (a county plenary: counted per 代表团)
+    for (const p of s.not_arrived) {
+      const g = p.delegation || "";
+      if (!groups.has(g)) groups.set(g, []);
+      groups.get(g).push(p.name);
+    }
+    const items = [];
+    const grouped = groups.size > 1 || !groups.has("");
+    for (const [g, names] of [...groups].sort((a, b) => a[0].localeCompare(b[0], "zh-CN", {numeric: true}))) {
+      if (grouped) items.push(li(`${g || "其他"}（${names.length}）`, "group"));
+      for (const n of names) items.push(li(n));
+    }
+    missing.replaceChildren(...items);
     baodaoText(document.getElementById("not-arrived-count"), "（" + s.not_arrived.length + "人）");
     const departed = s.departed || [];
     document.getElementById("departed").replaceChildren(...departed.map((p) => li(p.name)));

@@ -198,9 +198,29 @@ def test_every_console_page_renders_and_works(browser: Any, console: Console) ->
     page.click("#face-delete-btn")
     page.wait_for_function("document.querySelector('#edit-msg').textContent.includes('已删除 1')")
     page.click("#edit-cancel")
+    # move Q002 to another township; retire Q003 (with confirmation)
+    page.select_option("#f-body", "")
+    page.fill("#q", "Q002")
+    page.click("#deputies tbody tr >> text=编辑 / 照片")
+    page.select_option("#edit-form select[name=body_id]", label="白水镇第十八届人民代表大会")
+    page.click("#edit-save")
+    page.wait_for_function("document.querySelector('#edit-msg').textContent === '已保存'")
+    page.click("#edit-cancel")
+    assert "白水镇第十八届人民代表大会" in page.inner_text("#deputies tbody")
+    page.fill("#q", "Q003")
+    page.click("#deputies tbody tr >> text=编辑 / 照片")
+    page.once("dialog", lambda d: d.accept())
+    page.click("#retire-btn")
+    page.wait_for_function("document.querySelector('#edit-msg').textContent === '已离任'")
+    page.click("#edit-cancel")
+    page.select_option("#f-status", "retired")
+    page.wait_for_selector("#deputies tbody tr[data-number=Q003]")
+    page.select_option("#f-status", "seated")
     page.fill("#q", "")
     page.wait_for_selector("#deputies tbody tr")
     _shot(page, "console-deputies.png")
+    moved = httpx.get(base + "/api/deputies/Q002", headers=console.headers).json()
+    assert moved["body_id"] != console.township
     audit = httpx.get(base + "/api/deputies/Q001", headers=console.headers).json()
     assert audit["templates"] == 0
 
@@ -302,6 +322,7 @@ def test_the_big_screen_fits_a_county_roster_and_the_operator_page_speaks_chines
     )
     assert size >= 40, size
     page.wait_for_function("/第 1\\/\\d+ 页/.test(document.querySelector('#page-no').textContent)")
+    assert "第1代表团（77）" in page.inner_text("#not-arrived")  # per 代表团 counts
     assert "中途退场" in page.inner_text("#departed-head") and "县代表0002" in page.inner_text(
         "#departed"
     )
