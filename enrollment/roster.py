@@ -21,6 +21,17 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "constituency": ("选区", "constituency", "district"),
     "phone": ("电话", "手机", "联系电话", "phone", "mobile", "tel"),
     "photo": ("照片", "photo", "photos", "picture"),
+    # The body the deputy belongs to (by its exact name): a township congress, the county's.
+    "body": (
+        "所属人大/代表团",
+        "所属人大",
+        "所属代表团",
+        "所属机构",
+        "所属会议机构",
+        "body",
+        "congress",
+        "delegation/body",
+    ),
 }
 REQUIRED = ("number", "name")
 FIELD_LABELS = {"number": "代表编号", "name": "姓名"}
@@ -49,11 +60,13 @@ class RosterRow:
     constituency: str | None = None
     phone: str | None = None
     photos: tuple[str, ...] = ()
+    body: str | None = None  # the name in the 所属人大/代表团 column
+    body_id: int | None = None  # resolved by the import (enrollment.service.resolve_bodies)
 
 
 def _norm(header: object) -> str:
     text = "" if header is None else str(header)
-    return re.sub(r"[\s_\-()（）]+", "", text).lower()
+    return re.sub(r"[\s_\-()（）/／、]+", "", text).lower()
 
 
 _LOOKUP = {_norm(alias): field for field, aliases in HEADERS.items() for alias in aliases}
@@ -111,6 +124,7 @@ def parse_table(rows: list[list[object]]) -> list[RosterRow]:
                 constituency=values.get("constituency"),
                 phone=values.get("phone"),
                 photos=photos,
+                body=values.get("body"),
             )
         )
     if not out:
@@ -143,19 +157,51 @@ def read_csv(data: bytes) -> list[RosterRow]:
     return parse_table(rows)
 
 
+MAX_XLSX_UNPACKED = 200_000_000  # a roster of 5,000 rows unpacks to a few MB
+
+
 def read_xlsx(data: bytes) -> list[RosterRow]:
-    """The first worksheet of an XLSX roster."""
+    """The first worksheet of an XLSX roster.
+
+    Refused with the cell named: merged cells (the value sits in one cell only, the other
+    rows would silently lose it) and formulas (their value is whatever Excel last computed,
+    or nothing when another program wrote the file). A workbook that would unpack to more
+    than 200 MB is refused before it is opened.
+    """
     import zipfile
 
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(i.file_size for i in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise RosterError(f"无法打开 Excel 文件：{exc}") from exc
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise RosterError("Excel 文件解压后过大，请检查文件 (workbook unpacks too large)")
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=False, data_only=False)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise RosterError(f"无法打开 Excel 文件：{exc}") from exc
     try:
         sheet = book.worksheets[0]
-        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        merged = sorted(sheet.merged_cells.ranges, key=lambda r: (r.min_row, r.min_col))
+        if merged:
+            first = merged[0]
+            raise RosterError(
+                f"名册中有合并单元格 {first.coord}，请取消合并并在每一行填写完整后重新导入 "
+                "(merged cells)",
+                row=first.min_row,
+            )
+        rows: list[list[object]] = []
+        for r in sheet.iter_rows():
+            for c in r:
+                if c.data_type == "f":
+                    raise RosterError(
+                        f"单元格 {c.coordinate} 是公式，请复制后「粘贴为数值」再导入 (formula)",
+                        row=c.row,
+                    )
+            rows.append([c.value for c in r])
     finally:
         book.close()
     return parse_table(rows)

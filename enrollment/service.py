@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from checkin import audit
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.errors import InvalidInput, NotFound
 from checkin.faces import engine as fe
@@ -36,7 +37,7 @@ from checkin.settings import Settings
 from enrollment import pipeline
 from enrollment.pipeline import EngineParams, PhotoJob, PhotoOutcome
 from enrollment.roster import RosterRow, find_photos
-from models import Deputy, DeputyStatus, FaceTemplate, LookalikePair, utcnow
+from models import Body, Deputy, DeputyStatus, FaceTemplate, LookalikePair, utcnow
 from models.crypto import TemplateCipher
 from models.db import session_scope
 
@@ -138,18 +139,45 @@ class ImportReport:
 # --- deputies -------------------------------------------------------------------------
 
 
-def get_deputy(session: Session, *, number: str) -> Deputy:
-    """The deputy with this number; NotFound otherwise."""
+def get_deputy(session: Session, *, number: str, scope: Scope) -> Deputy:
+    """The deputy with this number if the scope covers their body; NotFound otherwise."""
     deputy = session.scalar(select(Deputy).where(Deputy.number == number))
-    if deputy is None:
+    if deputy is None or not scope.covers(deputy.body_id):
         raise NotFound(f"没有编号为 {number} 的代表 (no deputy {number})")
     return deputy
 
 
+def move_deputy(
+    session: Session, *, number: str, body_id: int, scope: Scope, actor: Actor
+) -> Deputy:
+    """Move a deputy to another body; both bodies must be in the scope. Audited."""
+    deputy = get_deputy(session, number=number, scope=scope)
+    target = session.get(Body, body_id)
+    if target is None or not scope.covers(target.id):
+        raise NotFound(f"没有这个会议机构 (no body {body_id})")
+    if deputy.body_id != target.id:
+        before = deputy.body_id
+        deputy.body_id = target.id
+        audit.record(
+            session,
+            actor=actor,
+            action="deputy.move",
+            deputy_id=deputy.id,
+            detail={"from_body_id": before, "to_body_id": target.id},
+        )
+        session.flush()
+    return deputy
+
+
 def get_all(
-    session: Session, *, model: str, include_retired: bool = False
+    session: Session,
+    *,
+    model: str,
+    scope: Scope,
+    include_retired: bool = False,
 ) -> list[tuple[Deputy, int]]:
-    """Deputies by number, each with its number of face templates of face model `model`."""
+    """Deputies in the scope by number, each with its number of face templates of face
+    model `model`."""
     counts = (
         select(FaceTemplate.subject, func.count().label("n"))
         .where(FaceTemplate.model_id == info(model).template_id)
@@ -159,6 +187,7 @@ def get_all(
     query = (
         select(Deputy, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.subject == Deputy.face_subject)
+        .where(scope.where(Deputy.body_id))
         .order_by(Deputy.number)
     )
     if not include_retired:
@@ -217,32 +246,39 @@ def missing_templates(session: Session, *, model: str) -> list[MissingTemplates]
     ]
 
 
-def upsert_deputy(
-    session: Session, *, number: str, fields: dict[str, str | None]
-) -> tuple[Deputy, str]:
+def upsert_deputy(session: Session, *, number: str, fields: dict[str, Any]) -> tuple[Deputy, str]:
     """Create or update the deputy `number`; returns it and created / updated / unchanged."""
     deputy = session.scalar(select(Deputy).where(Deputy.number == number))
     if deputy is None:
-        deputy = Deputy(number=number, **{k: fields.get(k) for k in DEPUTY_FIELDS})
+        deputy = Deputy(
+            number=number,
+            body_id=fields.get("body_id"),
+            **{k: fields.get(k) for k in DEPUTY_FIELDS},
+        )
         session.add(deputy)
         session.flush()
         return deputy, "created"
     changed = False
-    for key in DEPUTY_FIELDS:
+    for key in (*DEPUTY_FIELDS, "body_id"):
         if key in fields and getattr(deputy, key) != fields[key]:
             setattr(deputy, key, fields[key])
             changed = True
     return deputy, "updated" if changed else "unchanged"
 
 
-def _row_fields(row: RosterRow) -> dict[str, str | None]:
-    return {k: getattr(row, k) for k in DEPUTY_FIELDS}
+def _row_fields(row: RosterRow) -> dict[str, Any]:
+    fields: dict[str, Any] = {k: getattr(row, k) for k in DEPUTY_FIELDS}
+    if row.body_id is not None:  # no body column: the deputy stays where they are
+        fields["body_id"] = row.body_id
+    return fields
 
 
-def retire(session: Session, *, number: str, actor: Actor, at: datetime | None = None) -> Deputy:
+def retire(
+    session: Session, *, number: str, actor: Actor, scope: Scope, at: datetime | None = None
+) -> Deputy:
     """Mark a deputy retired (mandate ended `at`, default now): out of galleries and
     look-alikes, history kept. Given `at` again, it corrects the date of the retirement."""
-    deputy = get_deputy(session, number=number)
+    deputy = get_deputy(session, number=number, scope=scope)
     if at is not None and at.tzinfo is None:
         raise InvalidInput("时间必须带时区 (times need a time zone)")
     if at is not None and deputy.elected_at is not None and at <= deputy.elected_at:
@@ -261,13 +297,13 @@ def retire(session: Session, *, number: str, actor: Actor, at: datetime | None =
     return deputy
 
 
-def remove_face_data(session: Session, *, number: str, actor: Actor) -> int:
+def remove_face_data(session: Session, *, number: str, actor: Actor, scope: Scope) -> int:
     """Delete a deputy's face templates (PIPL request); keeps the deputy and attendance.
 
     The deputy gets a new face subject, so nothing links old backups of templates to them.
     Returns the number of templates deleted.
     """
-    deputy = get_deputy(session, number=number)
+    deputy = get_deputy(session, number=number, scope=scope)
     result = session.execute(
         delete(FaceTemplate).where(FaceTemplate.subject == deputy.face_subject)
     )
@@ -585,6 +621,69 @@ def _label(path: Path, base: Path) -> str:
         return str(path)
 
 
+def _refused_row(row: RosterRow, reason: str, message: str) -> DeputyResult:
+    text = f"第 {row.row} 行：{message}"
+    return DeputyResult(
+        row.number, row.name, "failed", [PhotoResult(row.number, None, "failed", reason, text)]
+    )
+
+
+def resolve_bodies(
+    session: Session,
+    rows: Sequence[RosterRow],
+    *,
+    scope: Scope,
+    default_body: int | None = None,
+) -> tuple[list[RosterRow], dict[str, DeputyResult]]:
+    """Each row's body: its 所属人大/代表团 name, else `default_body` (`--body`).
+
+    Returns the rows that may be imported (with `body_id` set) and, per number, the refused
+    ones, which the import writes nothing of: an unknown body name (or one outside the scope:
+    the same answer), no body at all for an account limited to some bodies (the deputy would
+    vanish from its view), a number already used by a deputy outside the scope.
+    """
+    if default_body is not None and not scope.covers(default_body):
+        raise NotFound(f"没有这个会议机构 (no body {default_body})")
+    by_name = {
+        name: bid
+        for bid, name in session.execute(select(Body.id, Body.name).where(scope.where(Body.id)))
+    }
+    numbers = [r.number for r in rows]
+    owners = dict(
+        session.execute(
+            select(Deputy.number, Deputy.body_id).where(Deputy.number.in_(numbers))
+        ).all()
+    )
+    ok: list[RosterRow] = []
+    refused: dict[str, DeputyResult] = {}
+    for row in rows:
+        body_id = default_body
+        if row.body is not None:
+            body_id = by_name.get(row.body)
+            if body_id is None:
+                refused[row.number] = _refused_row(
+                    row,
+                    "unknown_body",
+                    f"没有名为「{row.body}」的会议机构（所属人大/代表团），请先在「会议机构」中"
+                    "创建，或改正名称 (unknown body)",
+                )
+                continue
+        if body_id is None and not scope.whole_tree:
+            refused[row.number] = _refused_row(
+                row, "body_required", "请填写所属人大/代表团，或在导入时选择会议机构 (no body)"
+            )
+            continue
+        if row.number in owners and not scope.covers(owners[row.number]):
+            refused[row.number] = _refused_row(
+                row,
+                "number_taken",
+                f"代表编号 {row.number} 已被您管理范围之外的代表使用 (number in use)",
+            )
+            continue
+        ok.append(replace(row, body_id=body_id))
+    return ok, refused
+
+
 def import_roster(
     sessions: sessionmaker[Session],
     *,
@@ -594,22 +693,32 @@ def import_roster(
     photos_dir: Path,
     workers: int,
     actor: Actor,
+    scope: Scope,
+    default_body: int | None = None,
     on_photo: Callable[[PhotoOutcome], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_deputy: Callable[[DeputyResult], None] | None = None,
     confirm_duplicates: frozenset[str] = frozenset(),
+    pool: ProcessPoolExecutor | None = None,
 ) -> ImportReport:
     """Import a parsed roster: face work in `workers` processes, one transaction per deputy.
 
-    Photos whose bytes are already stored for the deputy (for the active face model) are not
-    processed again, so a repeated import is fast and changes nothing. A deputy whose photo
-    probably shows another enrolled deputy is not stored unless their number is in
-    `confirm_duplicates`. Look-alike pairs are refreshed at the end.
+    Each row goes into its body (`resolve_bodies`); a refused row is reported and nothing
+    of it is written. Photos whose bytes are already stored for the deputy (for the active
+    face model) are not processed again, so a repeated import is fast and changes nothing. A
+    deputy whose photo probably shows another enrolled deputy is not stored unless their
+    number is in `confirm_duplicates`. Look-alike pairs are refreshed at the end.
     """
     model = settings.face_model
     fe.check_model(model)
+    all_rows = list(rows)
     with session_scope(sessions) as session:
+        rows, refused = resolve_bodies(session, all_rows, scope=scope, default_body=default_body)
         stored = known_hashes(session, model=model)
         guard = DuplicateGuard.load(session, cipher=cipher, model=model)
+    if on_deputy is not None:
+        for r in refused.values():
+            on_deputy(r)
     pending: dict[str, list[PhotoOutcome]] = {}
     expected: dict[str, int] = {}
     order: dict[str, list[str]] = {}
@@ -649,6 +758,8 @@ def import_roster(
             guard=guard,
             confirm_duplicate=number in confirm_duplicates,
         )
+        if on_deputy is not None:
+            on_deputy(results[number])
 
     for number, outcomes in list(pending.items()):
         for o in outcomes:
@@ -657,13 +768,14 @@ def import_roster(
         if len(outcomes) == expected[number]:
             finish(number)
     params = engine_params(settings)
-    for outcome in pipeline.run_jobs(jobs, params, workers=workers):
+    for outcome in pipeline.run_jobs(jobs, params, workers=workers, pool=pool):
         if on_photo is not None:
             on_photo(outcome)
         pending[outcome.key].append(outcome)
         if len(pending[outcome.key]) == expected[outcome.key]:
             finish(outcome.key)
-    report = ImportReport([results[row.number] for row in rows])
+    results.update(refused)
+    report = ImportReport([results[row.number] for row in all_rows])
     with session_scope(sessions) as session:
         report.lookalikes = refresh_lookalikes(session, cipher=cipher, settings=settings)
     return report
@@ -681,6 +793,7 @@ def add_photos(
     pool: ProcessPoolExecutor | None = None,
     new: RosterRow | None = None,
     confirm_duplicate: bool = False,
+    scope: Scope,
 ) -> DeputyResult:
     """Enrol photos of a deputy (one transaction); refreshes look-alikes.
 
@@ -692,8 +805,10 @@ def add_photos(
     fe.check_model(model)
     with session_scope(sessions) as session:
         exists = session.scalar(select(Deputy.id).where(Deputy.number == number)) is not None
-        if not exists and new is None:
-            get_deputy(session, number=number)  # raises NotFound with the usual message
+        if exists or new is None:
+            get_deputy(session, number=number, scope=scope)  # NotFound with the usual message
+        elif new.body_id is not None:
+            scope.check(new.body_id, "会议机构")
         guard = DuplicateGuard.load(session, cipher=cipher, model=model)
     outcomes = {
         o.label: o
@@ -770,10 +885,15 @@ def _pair_dict(a: Deputy, b: Deputy, distance: float, model: str) -> dict[str, A
     }
 
 
-def get_lookalikes(session: Session, *, model: str) -> list[dict[str, Any]]:
-    """The stored look-alike pairs, nearest first, with advice (distances of `model`)."""
+def get_lookalikes(session: Session, *, model: str, scope: Scope) -> list[dict[str, Any]]:
+    """The stored look-alike pairs of two deputies in the scope, nearest first, with advice
+    (distances of `model`)."""
     pairs = session.scalars(select(LookalikePair).order_by(LookalikePair.distance))
-    return [_pair_dict(p.deputy_a, p.deputy_b, p.distance, model) for p in pairs]
+    return [
+        _pair_dict(p.deputy_a, p.deputy_b, p.distance, model)
+        for p in pairs
+        if scope.covers(p.deputy_a.body_id) and scope.covers(p.deputy_b.body_id)
+    ]
 
 
 def lookalike_ids(session: Session) -> frozenset[int]:

@@ -1,6 +1,6 @@
 """The database: SQLAlchemy 2 typed models, engine/session setup, Alembic migrations."""
 
-from models.accounts import AuditEvent, ConfigValue, Kiosk, Role, User
+from models.accounts import AuditEvent, ConfigValue, Kiosk, Role, User, user_bodies
 from models.base import Base, utcnow
 from models.meetings import (
     Attendance,
@@ -41,5 +41,6 @@ __all__ = [
     "RosterRole",
     "Term",
     "User",
+    "user_bodies",
     "utcnow",
 ]

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, false
+from sqlalchemy import JSON, Column, Enum, ForeignKey, String, Table, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, TimestampMixin, utcnow
@@ -15,6 +15,15 @@ from models.base import Base, TimestampMixin, utcnow
 class Role(StrEnum):
     ADMIN = "admin"
     SECRETARIAT = "secretariat"
+
+
+# The bodies an account with a limited scope may see and change (with their descendants).
+user_bodies = Table(
+    "user_bodies",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("body_id", ForeignKey("bodies.id", ondelete="CASCADE"), primary_key=True),
+)
 
 
 class User(TimestampMixin, Base):
@@ -36,6 +45,9 @@ class User(TimestampMixin, Base):
     # Consecutive wrong passwords and the lock they caused (shared by every serve process).
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None]
+    # The account's scope: the whole body tree (a county admin), or only the bodies in
+    # `user_bodies` and their descendants (a township's 秘书处 or admin).
+    all_bodies: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class Kiosk(TimestampMixin, Base):

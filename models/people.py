@@ -53,7 +53,12 @@ class Deputy(TimestampMixin, Base):
         ),
         default=DeputyStatus.SEATED,
     )
-    body_id: Mapped[int | None] = mapped_column(ForeignKey("bodies.id", ondelete="SET NULL"))
+    # The body the deputy belongs to (a township congress, the county congress); a county
+    # deputy who also sits in a township congress belongs to the county congress and joins
+    # township meetings as 列席 on their roster.
+    body_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bodies.id", ondelete="SET NULL"), index=True
+    )
     face_subject: Mapped[str] = mapped_column(String(32), unique=True, default=_new_subject)
     retired_at: Mapped[datetime | None]
     # Mandate start (补选 by-election); None: since the term began. With retired_at it bounds

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from checkin import audit
+from checkin.accounts.scope import Scope, scope_of, set_scope, within
 from checkin.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from models import Body, Kiosk, Role, User, utcnow
 
@@ -62,10 +63,14 @@ def create_user(
     password: str,
     role: Role,
     must_change_password: bool = False,
+    body_ids: list[int] | None = None,
+    granted_by: Scope | None = None,
 ) -> User:
     """Create a staff account; raises Conflict if the username is taken.
 
     `must_change_password` is for passwords chosen by someone else than the owner.
+    `body_ids` limits the account to those bodies and their descendants (None: the whole
+    tree); `granted_by` is the creating admin's scope, which the new one may not exceed.
     """
     check_password_policy(password, username=username)
     if session.scalar(select(User).where(User.username == username)) is not None:
@@ -78,12 +83,37 @@ def create_user(
     )
     session.add(user)
     session.flush()  # a concurrent create of the same name fails here: IntegrityError → 409
+    set_scope(session, user, body_ids)
+    if granted_by is not None and not within(granted_by, scope_of(session, user)):
+        raise NotFound("没有这个会议机构 (a body outside your scope)")
     return user
 
 
-def get_user(session: Session, user_id: int) -> User:
+def change_scope(
+    session: Session,
+    *,
+    user: User,
+    body_ids: list[int] | None,
+    granted_by: Scope,
+    actor: audit.Actor,
+) -> None:
+    """Give an account another scope, no wider than the granting admin's; audited."""
+    set_scope(session, user, body_ids)
+    if not within(granted_by, scope_of(session, user)):
+        raise NotFound("没有这个会议机构 (a body outside your scope)")
+    audit.record(
+        session,
+        actor=actor,
+        action="user.scope",
+        detail={"username": user.username, "body_ids": body_ids},
+    )
+
+
+def get_user(session: Session, user_id: int, *, scope: Scope) -> User:
+    """An account whose scope lies within `scope` (a township admin manages its township's
+    accounts, never the county's); NotFound otherwise."""
     user = session.get(User, user_id)
-    if user is None:
+    if user is None or not within(scope, scope_of(session, user)):
         raise NotFound(f"没有编号为 {user_id} 的用户 (no user {user_id})")
     return user
 
@@ -95,8 +125,10 @@ def get_user_by_name(session: Session, username: str) -> User:
     return user
 
 
-def get_all_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.id)))
+def get_all_users(session: Session, *, scope: Scope) -> list[User]:
+    """The accounts whose scope lies within `scope`."""
+    users = session.scalars(select(User).order_by(User.id))
+    return [u for u in users if within(scope, scope_of(session, u))]
 
 
 @dataclass(frozen=True)
@@ -346,11 +378,11 @@ def hash_kiosk_token(token: str) -> str:
 
 
 def register_kiosk(
-    session: Session, *, name: str, body_id: int, venue: str | None = None
+    session: Session, *, name: str, body_id: int, scope: Scope, venue: str | None = None
 ) -> tuple[Kiosk, str]:
     """Create a kiosk serving one body's meetings; returns it with its token (shown once,
     stored hashed)."""
-    _check_body(session, body_id)
+    _check_body(session, body_id, scope)
     if session.scalar(select(Kiosk).where(Kiosk.name == name)) is not None:
         raise Conflict(f"kiosk {name!r} already exists")
     token = "bk_" + secrets.token_urlsafe(32)
@@ -360,27 +392,35 @@ def register_kiosk(
     return kiosk, token
 
 
-def bind_kiosk(session: Session, *, name: str, body_id: int) -> Kiosk:
+def bind_kiosk(session: Session, *, name: str, body_id: int, scope: Scope) -> Kiosk:
     """Make a kiosk serve another body's meetings (its open connections end at their next
     frame); kiosks registered before binding existed must be bound before they serve."""
-    _check_body(session, body_id)
-    kiosk = session.scalar(select(Kiosk).where(Kiosk.name == name))
-    if kiosk is None:
-        raise NotFound(f"no kiosk named {name!r}")
+    _check_body(session, body_id, scope)
+    kiosk = get_kiosk(session, name=name, scope=scope)
     kiosk.body_id = body_id
     session.flush()
     return kiosk
 
 
-def _check_body(session: Session, body_id: int) -> None:
-    if session.get(Body, body_id) is None:
+def _check_body(session: Session, body_id: int, scope: Scope) -> None:
+    if session.get(Body, body_id) is None or not scope.covers(body_id):
         raise NotFound(f"没有这个会议机构 (no body {body_id})")
 
 
-def revoke_kiosk(session: Session, *, name: str) -> Kiosk:
+def get_kiosk(session: Session, *, name: str, scope: Scope) -> Kiosk:
+    """A kiosk bound to a body in the scope (unbound ones: the whole tree only)."""
     kiosk = session.scalar(select(Kiosk).where(Kiosk.name == name))
-    if kiosk is None:
-        raise NotFound(f"no kiosk named {name!r}")
+    if kiosk is None or not scope.covers(kiosk.body_id):
+        raise NotFound("没有这个签到终端 (no such kiosk)")
+    return kiosk
+
+
+def get_all_kiosks(session: Session, *, scope: Scope) -> list[Kiosk]:
+    return list(session.scalars(select(Kiosk).where(scope.where(Kiosk.body_id)).order_by(Kiosk.id)))
+
+
+def revoke_kiosk(session: Session, *, name: str, scope: Scope) -> Kiosk:
+    kiosk = get_kiosk(session, name=name, scope=scope)
     kiosk.revoked_at = kiosk.revoked_at or utcnow()
     return kiosk
 

@@ -150,6 +150,7 @@ def _encoder_child(list_file: Path) -> dict[str, Any]:
 
 def _import_child(roster: Path, photos: Path, workers: int) -> dict[str, Any]:
     """What `baodao enroll import ROSTER --photos DIR --workers N` does, in this process."""
+    from checkin.accounts.scope import Scope
     from checkin.audit import Actor
     from checkin.runtime import open_runtime
     from enrollment import service
@@ -166,6 +167,7 @@ def _import_child(roster: Path, photos: Path, workers: int) -> dict[str, Any]:
         photos_dir=photos,
         workers=workers,
         actor=Actor.cli(),
+        scope=Scope.everything(),
     )
     seconds = time.perf_counter() - started
     totals = report.totals()

@@ -176,6 +176,7 @@ def _prepare(
     data: Path, encoding: np.ndarray, meetings: int, kiosks: int, model: str
 ) -> tuple[dict[str, str], list[int], list[str]]:
     """A fresh database with the deputy enrolled, `meetings` meetings and `kiosks` kiosks."""
+    from checkin.accounts.scope import Scope
     from checkin.accounts.service import register_kiosk
     from models import Body, Deputy, FaceTemplate, Meeting, MeetingState, RosterEntry
     from models.crypto import TemplateCipher
@@ -214,7 +215,11 @@ def _prepare(
             s.flush()
             s.add(RosterEntry(meeting_id=m.id, deputy_id=deputy.id))
             ids.append(m.id)
-        tokens = [register_kiosk(s, name=f"kiosk-{k}", body_id=body.id)[1] for k in range(kiosks)]
+        everything = Scope.everything()
+        tokens = [
+            register_kiosk(s, name=f"kiosk-{k}", body_id=body.id, scope=everything)[1]
+            for k in range(kiosks)
+        ]
     engine.dispose()
     return env, ids, tokens
 

@@ -11,10 +11,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.cli.terms import parse_when
 from checkin.faces.engine import UnreadableImage
 from checkin.faces.model import info
+from checkin.meetings.service import get_body
 from checkin.runtime import Runtime, open_runtime
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob, PhotoOutcome
@@ -50,14 +52,23 @@ def import_roster(
         "--confirm-duplicate",
         help="代表编号：已核对确为两人，允许录入与另一代表极为相似的照片（可重复；记入审计）",
     ),
+    body: str | None = typer.Option(
+        None,
+        "--body",
+        help="会议机构 (id or name) for rows without a 所属人大/代表团 column value",
+    ),
 ) -> None:
-    """Import a roster and its photos (the active face model's templates); exit code 1 if any
-    photo failed."""
+    """Import a roster and its photos (the active face model's templates) into bodies (the
+    roster's 所属人大/代表团 column, else `--body`); exit code 1 if any photo or row failed."""
     rows = read_roster(roster)
     if not photos.is_dir():
         raise typer.BadParameter(f"照片文件夹不存在：{photos}", param_hint="--photos")
     rt = open_runtime()
     n_workers = _workers(rt, workers)
+    default_body = None
+    if body is not None:
+        with rt.sessions() as session:
+            default_body = get_body(session, body, scope=Scope.everything()).id
     err = Console(stderr=True)
     progress = Progress(
         TextColumn("录入照片"),
@@ -84,6 +95,8 @@ def import_roster(
             photos_dir=photos,
             workers=n_workers,
             actor=Actor.cli(),
+            scope=Scope.everything(),
+            default_body=default_body,
             on_photo=on_photo,
             on_start=on_start,
             confirm_duplicates=frozenset(confirm_duplicate),
@@ -185,6 +198,7 @@ def add(
         workers=min(_workers(rt, workers), len(jobs)),
         new=new,
         confirm_duplicate=confirm_duplicate,
+        scope=Scope.everything(),
     )
     if as_json:
         _out(
@@ -213,7 +227,9 @@ def remove(number: str = typer.Argument(..., help="代表编号")) -> None:
     """Delete a deputy's face data (keeps the deputy and attendance history)."""
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        deleted = service.remove_face_data(session, number=number, actor=Actor.cli())
+        deleted = service.remove_face_data(
+            session, number=number, actor=Actor.cli(), scope=Scope.everything()
+        )
     scrub(rt.engine)  # the deleted templates' bytes leave the WAL too
     typer.echo(f"已删除代表 {number} 的 {deleted} 个人脸模板；代表信息和出勤记录保留。")
 
@@ -229,7 +245,9 @@ def lookalikes(
         if refresh:
             pairs = service.refresh_lookalikes(session, cipher=rt.cipher, settings=rt.settings)
         else:
-            pairs = service.get_lookalikes(session, model=rt.settings.face_model)
+            pairs = service.get_lookalikes(
+                session, model=rt.settings.face_model, scope=Scope.everything()
+            )
     if as_json:
         _out(pairs)
     else:
@@ -304,7 +322,9 @@ def deputy_list(
     with session_scope(rt.sessions) as session:
         rows = [
             _deputy_dict(d, n)
-            for d, n in service.get_all(session, model=model, include_retired=include_retired)
+            for d, n in service.get_all(
+                session, model=model, scope=Scope.everything(), include_retired=include_retired
+            )
         ]
     if as_json:
         _out(rows)
@@ -330,7 +350,7 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
     """One deputy with their templates (quality, flagged) and look-alikes."""
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        d = service.get_deputy(session, number=number)
+        d = service.get_deputy(session, number=number, scope=Scope.everything())
         model = rt.settings.face_model
         templates = service.templates_of(session, d, model=None)
         active = info(model).template_id
@@ -348,7 +368,7 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
             ],
             "lookalikes": [
                 p
-                for p in service.get_lookalikes(session, model=model)
+                for p in service.get_lookalikes(session, model=model, scope=Scope.everything())
                 if number in (p["a"]["number"], p["b"]["number"])
             ],
         }
@@ -368,6 +388,22 @@ def deputy_show(number: str, as_json: bool = typer.Option(False, "--json")) -> N
         typer.echo(f"{'look-alike':>13}: {other['number']} {other['name']} ({p['distance']:.3f})")
 
 
+@deputy_app.command("move")
+def deputy_move(
+    number: str = typer.Argument(..., help="代表编号"),
+    body: str = typer.Option(..., "--body", help="the body (id or name) the deputy moves to"),
+) -> None:
+    """Move a deputy to another body (audited); later meetings of that body include them."""
+    rt = open_runtime()
+    everything = Scope.everything()
+    with session_scope(rt.sessions) as session:
+        target = get_body(session, body, scope=everything)
+        service.move_deputy(
+            session, number=number, body_id=target.id, scope=everything, actor=Actor.cli()
+        )
+        typer.echo(f"{number} → {target.name}")
+
+
 @deputy_app.command("retire")
 def deputy_retire(
     number: str,
@@ -377,7 +413,7 @@ def deputy_retire(
     rt = open_runtime()
     when = parse_when(at, "--at", rt.settings.timezone) if at is not None else None
     with session_scope(rt.sessions) as session:
-        service.retire(session, number=number, actor=Actor.cli(), at=when)
+        service.retire(session, number=number, actor=Actor.cli(), scope=Scope.everything(), at=when)
     typer.echo(f"代表 {number} 已离任。")
 
 

@@ -8,6 +8,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from checkin import audit
+from checkin.accounts.scope import Scope
 from checkin.runtime import open_runtime
 from models import Body, Kiosk
 from models.db import session_scope
@@ -30,8 +31,10 @@ def kiosk_register(
 
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        body_id = get_body(session, body).id
-        kiosk, token = register_kiosk(session, name=name, body_id=body_id, venue=venue)
+        body_id = get_body(session, body, scope=Scope.everything()).id
+        kiosk, token = register_kiosk(
+            session, name=name, body_id=body_id, venue=venue, scope=Scope.everything()
+        )
         audit.record(
             session,
             actor=audit.Actor.cli(),
@@ -51,8 +54,8 @@ def kiosk_bind(name: str, body: str = BODY_OPT) -> None:
 
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        found = get_body(session, body)
-        bind_kiosk(session, name=name, body_id=found.id)
+        found = get_body(session, body, scope=Scope.everything())
+        bind_kiosk(session, name=name, body_id=found.id, scope=Scope.everything())
         audit.record(
             session,
             actor=audit.Actor.cli(),
@@ -70,7 +73,7 @@ def kiosk_revoke(name: str) -> None:
 
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
-        kiosk = revoke_kiosk(session, name=name)
+        kiosk = revoke_kiosk(session, name=name, scope=Scope.everything())
         audit.record(session, actor=audit.Actor.cli(), action="kiosk.revoke", detail={"name": name})
         kiosk_id = kiosk.id
     typer.echo(f"已吊销签到终端 {name} (id {kiosk_id}) 的令牌 / kiosk token revoked")

@@ -15,6 +15,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from checkin import audit
+from checkin.accounts.scope import Scope
 from checkin.errors import InvalidInput
 from checkin.meetings import reports, service, terms
 from checkin.meetings.events import (
@@ -105,12 +106,22 @@ def _print_status(st: MeetingStatus, as_json: bool) -> None:
 
 @body_app.command("create")
 def body_create(
-    name: str, kind: BodyKind = typer.Option(BodyKind.CONGRESS, help="congress or presidium")
+    name: str,
+    kind: BodyKind = typer.Option(BodyKind.CONGRESS, help="congress or presidium"),
+    parent: str | None = typer.Option(
+        None,
+        "--parent",
+        help="上级机构 (id or name): the county congress, or the congress of a 主席团",
+    ),
 ) -> None:
-    """Create a congress (or presidium)."""
+    """Create a congress (or presidium), optionally under a parent body."""
     rt = open_runtime()
+    everything = Scope.everything()
     with session_scope(rt.sessions) as session:
-        body = service.create_body(session, name=name, kind=kind, actor=_actor())
+        parent_id = service.get_body(session, parent, scope=everything).id if parent else None
+        body = service.create_body(
+            session, name=name, kind=kind, actor=_actor(), scope=everything, parent_id=parent_id
+        )
         typer.echo(f"{body.id}\t{body.name}")
 
 
@@ -118,8 +129,9 @@ def body_create(
 def body_list() -> None:
     rt = open_runtime()
     with rt.sessions() as session:
-        for b in service.get_all_bodies(session):
-            typer.echo(f"{b.id}\t{b.kind.value}\t{b.name}")
+        bodies = service.get_all_bodies(session, scope=Scope.everything())
+        for b, depth in service.body_paths(bodies):
+            typer.echo(f"{b.id}\t{b.kind.value}\t{'  ' * depth}{b.name}")
 
 
 # --- meetings -----------------------------------------------------------------------
@@ -148,7 +160,7 @@ def meeting_create(
     rt = open_runtime()
     zone = rt.settings.timezone
     with session_scope(rt.sessions) as session:
-        b = service.get_body(session, body)
+        b = service.get_body(session, body, scope=Scope.everything())
         m = service.create_meeting(
             session,
             body_id=b.id,
@@ -160,11 +172,17 @@ def meeting_create(
             numerator=numerator,
             denominator=denominator,
             actor=_actor(),
+            scope=Scope.everything(),
         )
         m.kind = kind
         if session_id is not None:
             terms.attach_meeting(
-                session, congress_session_id=session_id, meeting_id=m.id, zone=zone, actor=_actor()
+                session,
+                congress_session_id=session_id,
+                meeting_id=m.id,
+                zone=zone,
+                actor=_actor(),
+                scope=Scope.everything(),
             )
         session.flush()
         mid = m.id
@@ -188,7 +206,7 @@ def meeting_list(as_json: bool = JSON_OPT) -> None:
                 "starts_at": m.starts_at.isoformat(),
                 "state": m.state.value,
             }
-            for m in service.get_all_meetings(session)
+            for m in service.get_all_meetings(session, scope=Scope.everything())
         ]
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -215,11 +233,11 @@ def _act(
     rt = open_runtime()
 
     def work(session: Session) -> int | None:
-        m = service.get_meeting(session, meeting_id)
+        m = service.get_meeting(session, meeting_id, scope=Scope.everything())
         if number is None:
             fn(session, meeting=m, actor=_actor(), **kw)
             return None
-        pid = service.find_person(session, number).id
+        pid = service.find_person(session, number, scope=Scope.everything()).id
         fn(session, meeting=m, deputy_id=pid, actor=_actor(), **kw)
         return pid
 
@@ -294,7 +312,14 @@ def roster_add(
     role: RosterRole = typer.Option(RosterRole.DEPUTY, help="deputy, nonvoting (列席) or staff"),
 ) -> None:
     """Put a person on the roster."""
-    _act(meeting_id, number, RosterChanged, service.add_to_roster, role=role)
+    _act(
+        meeting_id,
+        number,
+        RosterChanged,
+        service.add_to_roster,
+        role=role,
+        scope=Scope.everything(),
+    )
 
 
 @roster_app.command("remove")
@@ -317,7 +342,9 @@ def report_sheet(
         raise InvalidInput("输出文件须为 .xlsx 或 .csv (--out must end in .xlsx or .csv)")
     rt = open_runtime()
     with rt.sessions() as session:
-        sheet = reports.build_sheet(session, meeting_id, zone=rt.settings.timezone)
+        sheet = reports.build_sheet(
+            session, meeting_id, scope=Scope.everything(), zone=rt.settings.timezone
+        )
     data = (
         reports.sheet_xlsx(sheet)
         if suffix == ".xlsx"

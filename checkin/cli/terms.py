@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from checkin.accounts.scope import Scope
 from checkin.cli.meetings import JSON_OPT, _actor
 from checkin.errors import InvalidInput
 from checkin.meetings import history, plots, reports, service, terms
@@ -73,12 +74,13 @@ def term_create(
     with session_scope(rt.sessions) as session:
         t = terms.create_term(
             session,
-            body_id=service.get_body(session, body).id,
+            body_id=service.get_body(session, body, scope=Scope.everything()).id,
             number=number,
             starts_on=_day(starts, "--starts"),  # type: ignore[arg-type]
             ends_on=_day(ends, "--ends"),
             title=title,
             actor=_actor(),
+            scope=Scope.everything(),
         )
         typer.echo(f"{t.id}\t{terms.term_name(t)}\t{t.starts_on} 至 {t.ends_on or '—'}")
 
@@ -91,7 +93,7 @@ def term_list(
     """Terms with their sessions and meetings."""
     rt = open_runtime()
     with rt.sessions() as session:
-        body_id = service.get_body(session, body).id if body else None
+        body_id = service.get_body(session, body, scope=Scope.everything()).id if body else None
         rows: list[dict[str, Any]] = [
             {
                 "id": t.id,
@@ -111,7 +113,7 @@ def term_list(
                     for cs in terms.sessions_of(session, t.id)
                 ],
             }
-            for t in terms.get_all_terms(session, body_id=body_id)
+            for t in terms.get_all_terms(session, scope=Scope.everything(), body_id=body_id)
         ]
     if as_json:
         _echo_json(rows)
@@ -145,6 +147,7 @@ def session_create(
             ends_on=_day(ends, "--ends"),
             title=title,
             actor=_actor(),
+            scope=Scope.everything(),
         )
         typer.echo(f"{cs.id}\t{cs.title}\t{cs.starts_on} 至 {cs.ends_on or '—'}")
 
@@ -167,6 +170,7 @@ def session_attach(
             kind=kind,
             zone=rt.settings.timezone,
             actor=_actor(),
+            scope=Scope.everything(),
         )
         typer.echo(f"会议 {m.id}「{m.title}」→ 次会议 {session_id}（{terms.KIND_LABELS[m.kind]}）")
 
@@ -204,7 +208,10 @@ def deputy_mandate(
         raise InvalidInput("请给出 --elected-at 或 --delegation (nothing to change)")
     with session_scope(rt.sessions) as session:
         d = terms.update_mandate(
-            session, deputy=get_deputy(session, number=number), actor=_actor(), **changes
+            session,
+            deputy=get_deputy(session, number=number, scope=Scope.everything()),
+            actor=_actor(),
+            **changes,
         )
         elected = d.elected_at.astimezone(ZoneInfo(rt.settings.timezone)) if d.elected_at else None
         typer.echo(
@@ -236,7 +243,7 @@ def report_term(
             congress_session_id=session_id,
             date_from=_day(date_from, "--from"),
             date_to=_day(date_to, "--to"),
-            body_id=service.get_body(session, body).id if body else None,
+            body_id=service.get_body(session, body, scope=Scope.everything()).id if body else None,
             delegation=delegation,
         )
         report = history.term_report(

@@ -11,7 +11,9 @@ from rich.table import Table
 
 from checkin import audit
 from checkin.accounts import service as accounts
+from checkin.accounts.scope import Scope
 from checkin.errors import InvalidInput
+from checkin.meetings.service import get_body
 from checkin.runtime import open_runtime
 from models import Role
 from models.db import session_scope
@@ -23,6 +25,12 @@ user_app = typer.Typer(help="Staff accounts (admin, secretariat).", no_args_is_h
 def user_create(
     username: str,
     role: Role = typer.Option(..., help="admin or secretariat"),
+    body: list[str] = typer.Option(
+        [],
+        "--body",
+        help="会议机构 (id or name) the account is limited to, with the bodies below it "
+        "(repeat for several); none: the whole tree",
+    ),
 ) -> None:
     """Create a staff account; the password is read from a prompt, or stdin when piped.
 
@@ -36,14 +44,21 @@ def user_create(
         password = sys.stdin.readline().rstrip("\n")
     rt = open_runtime()
     with session_scope(rt.sessions) as session:
+        everything = Scope.everything()
+        body_ids = [get_body(session, b, scope=everything).id for b in body] or None
         user = accounts.create_user(
-            session, username=username, password=password, role=role, must_change_password=True
+            session,
+            username=username,
+            password=password,
+            role=role,
+            must_change_password=True,
+            body_ids=body_ids,
         )
         audit.record(
             session,
             actor=audit.Actor.cli(),
             action="user.create",
-            detail={"username": username, "role": role.value},
+            detail={"username": username, "role": role.value, "body_ids": body_ids},
         )
     typer.echo(f"created {user.role.value} {user.username} (password to be changed at first login)")
 
@@ -54,7 +69,7 @@ def user_list() -> None:
     rt = open_runtime()
     table = Table("id", "用户名", "角色", "状态", "须改密码")
     with rt.sessions() as session:
-        for u in accounts.get_all_users(session):
+        for u in accounts.get_all_users(session, scope=Scope.everything()):
             table.add_row(
                 str(u.id),
                 u.username,

@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.meetings import xlsx
 from checkin.meetings.history import (
     Counts,
@@ -29,6 +30,7 @@ from checkin.meetings.history import (
     meeting_columns_by_session,
 )
 from checkin.meetings.outcomes import MARK_LABELS, MARK_SYMBOLS, Mark
+from checkin.meetings.service import get_meeting
 from checkin.meetings.status import RosterLine, line_view, roster_lines, status
 from models import RosterRole, utcnow
 
@@ -108,9 +110,12 @@ def _group(line: RosterLine) -> str:
     return GROUP_OF_ROLE[line.entry.role]
 
 
-def build_sheet(session: Session, meeting_id: int, *, zone: str = "Asia/Shanghai") -> Sheet:
+def build_sheet(
+    session: Session, meeting_id: int, *, scope: Scope, zone: str = "Asia/Shanghai"
+) -> Sheet:
     """Every roster entry with status, time and method, plus the counts and announcement;
-    grouped by 代表团 when any deputy on the roster has one."""
+    grouped by 代表团 when any deputy on the roster has one. NotFound outside `scope`."""
+    get_meeting(session, meeting_id, scope=scope)
     tz = ZoneInfo(zone)
     st = status(session, meeting_id, zone=tz)
     lines = roster_lines(session, meeting_id)

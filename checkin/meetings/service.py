@@ -2,6 +2,10 @@
 
 Every change is audited in the caller's transaction; the caller commits, then publishes
 MeetingChanged (routes do it, the CLI does it through Redis when configured).
+
+Every read and write takes the caller's `Scope` (checkin.accounts.scope): a body, meeting or
+person outside it is NotFound. Functions taking a `Meeting` rely on it having been read
+through `get_meeting` with the caller's scope.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkin import audit
+from checkin.accounts.scope import Scope
 from checkin.errors import Conflict, InvalidInput, NotFound
 from checkin.meetings.attendance import record_attendance, undo_attendance
 from checkin.meetings.quorum import QuorumRuleError, Rule
@@ -36,35 +41,71 @@ from models import (
 
 
 def create_body(
-    session: Session, *, name: str, kind: BodyKind = BodyKind.CONGRESS, actor: audit.Actor
+    session: Session,
+    *,
+    name: str,
+    kind: BodyKind = BodyKind.CONGRESS,
+    actor: audit.Actor,
+    scope: Scope,
+    parent_id: int | None = None,
 ) -> Body:
-    """Create a congress or presidium; Conflict if the name is taken."""
+    """Create a congress or presidium, under `parent_id` (a township congress under the
+    county's, a 主席团 under its congress); Conflict if the name is taken.
+
+    Only the whole tree may create a top-level body; others create below a body they cover.
+    """
     name = name.strip()
     if not name:
         raise InvalidInput("名称不能为空 (a body needs a name)")
+    if parent_id is not None:
+        get_body(session, parent_id, scope=scope)
+    elif not scope.whole_tree:
+        raise InvalidInput("请选择上级会议机构 (a body in your scope must have a parent)")
     if session.scalar(select(Body).where(Body.name == name)) is not None:
         raise Conflict(f"「{name}」已存在 (body already exists)")
-    body = Body(name=name, kind=kind)
+    body = Body(name=name, kind=kind, parent_id=parent_id)
     session.add(body)
     session.flush()
-    audit.record(session, actor=actor, action="body.create", detail={"name": name, "kind": kind})
+    audit.record(
+        session,
+        actor=actor,
+        action="body.create",
+        detail={"name": name, "kind": kind, "parent_id": parent_id},
+    )
     return body
 
 
-def get_body(session: Session, key: str | int) -> Body:
-    """A body by id or by exact name."""
+def get_body(session: Session, key: str | int, *, scope: Scope) -> Body:
+    """A body by id or by exact name, if the scope covers it."""
     body = None
     if isinstance(key, int) or str(key).isdigit():
         body = session.get(Body, int(key))
     if body is None:
         body = session.scalar(select(Body).where(Body.name == str(key)))
-    if body is None:
+    if body is None or not scope.covers(body.id):
         raise NotFound(f"没有这个会议机构 (no body {key!r})")
     return body
 
 
-def get_all_bodies(session: Session) -> list[Body]:
-    return list(session.scalars(select(Body).order_by(Body.id)))
+def get_all_bodies(session: Session, *, scope: Scope) -> list[Body]:
+    return list(session.scalars(select(Body).where(scope.where(Body.id)).order_by(Body.id)))
+
+
+def body_paths(bodies: list[Body]) -> list[tuple[Body, int]]:
+    """The bodies in tree order (each after its parent), with their depth, for lists."""
+    ids = {b.id for b in bodies}
+    children: dict[int | None, list[Body]] = {}
+    for b in bodies:
+        children.setdefault(b.parent_id if b.parent_id in ids else None, []).append(b)
+    out: list[tuple[Body, int]] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for b in children.get(parent, []):
+            out.append((b, depth))
+            walk(b.id, depth + 1)
+
+    walk(None, 0)
+    return out
 
 
 # --- meetings -----------------------------------------------------------------------
@@ -84,6 +125,7 @@ def create_meeting(
     title: str,
     starts_at: datetime,
     actor: audit.Actor,
+    scope: Scope,
     window_opens_at: datetime | None = None,
     window_closes_at: datetime | None = None,
     rule: QuorumRule | str = QuorumRule.TWO_THIRDS,
@@ -91,10 +133,9 @@ def create_meeting(
     denominator: int | None = None,
     deputy_ids: list[int] | None = None,
 ) -> Meeting:
-    """Create a meeting; the roster is the body's seated deputies unless `deputy_ids` is given."""
-    body = session.get(Body, body_id)
-    if body is None:
-        raise NotFound(f"没有这个会议机构 (no body {body_id})")
+    """Create a meeting; the roster is the body's seated deputies unless `deputy_ids` is given
+    (each a person the scope covers)."""
+    body = get_body(session, body_id, scope=scope)
     if not title.strip():
         raise InvalidInput("会议名称不能为空 (a meeting needs a title)")
     for t in (starts_at, window_opens_at, window_closes_at):
@@ -127,10 +168,16 @@ def create_meeting(
                 .order_by(Deputy.number)
             )
         )
-    for deputy_id in dict.fromkeys(deputy_ids):
-        if session.get(Deputy, deputy_id) is None:
-            raise NotFound(f"没有这位代表 (no person {deputy_id})")
-        session.add(RosterEntry(meeting_id=meeting.id, deputy_id=deputy_id))
+    else:  # given ids: each must be a person the scope covers (one query)
+        wanted = list(dict.fromkeys(deputy_ids))
+        found = dict(
+            session.execute(select(Deputy.id, Deputy.body_id).where(Deputy.id.in_(wanted))).all()
+        )
+        for deputy_id in wanted:
+            if deputy_id not in found or not scope.covers(found[deputy_id]):
+                raise NotFound(f"没有这位代表 (no person {deputy_id!r})")
+        deputy_ids = wanted
+    session.add_all(RosterEntry(meeting_id=meeting.id, deputy_id=d) for d in deputy_ids)
     session.flush()
     audit.record(
         session,
@@ -142,26 +189,32 @@ def create_meeting(
     return meeting
 
 
-def get_meeting(session: Session, meeting_id: int) -> Meeting:
-    """The meeting; NotFound otherwise."""
+def get_meeting(session: Session, meeting_id: int, *, scope: Scope) -> Meeting:
+    """The meeting, if the scope covers its body; NotFound otherwise."""
     meeting = session.get(Meeting, meeting_id)
-    if meeting is None:
+    if meeting is None or not scope.covers(meeting.body_id):
         raise NotFound(f"没有这个会议 (no meeting {meeting_id})")
     return meeting
 
 
-def get_all_meetings(session: Session) -> list[Meeting]:
-    return list(session.scalars(select(Meeting).order_by(Meeting.starts_at.desc(), Meeting.id)))
+def get_all_meetings(session: Session, *, scope: Scope) -> list[Meeting]:
+    return list(
+        session.scalars(
+            select(Meeting)
+            .where(scope.where(Meeting.body_id))
+            .order_by(Meeting.starts_at.desc(), Meeting.id)
+        )
+    )
 
 
-def find_person(session: Session, key: str | int) -> Deputy:
-    """A person by database id (int) or by 代表编号 (str)."""
+def find_person(session: Session, key: str | int, *, scope: Scope) -> Deputy:
+    """A person by database id (int) or by 代表编号 (str), if the scope covers their body."""
     person = (
         session.get(Deputy, key)
         if isinstance(key, int)
         else session.scalar(select(Deputy).where(Deputy.number == key))
     )
-    if person is None:
+    if person is None or not scope.covers(person.body_id):
         raise NotFound(f"没有这位代表 (no person {key!r})")
     return person
 
@@ -193,9 +246,10 @@ def add_to_roster(
     deputy_id: int,
     role: RosterRole = RosterRole.DEPUTY,
     actor: audit.Actor,
+    scope: Scope,
 ) -> RosterEntry:
-    """Put a person on the roster as deputy, 列席 (nonvoting) or staff."""
-    find_person(session, deputy_id)
+    """Put a person the scope covers on the roster as deputy, 列席 (nonvoting) or staff."""
+    find_person(session, deputy_id, scope=scope)
     entry = RosterEntry(meeting_id=meeting.id, deputy_id=deputy_id, role=role)
     try:
         with session.begin_nested():

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.meetings.attendance import window_state
 from checkin.meetings.quorum import CheckIn, QuorumStatus, RosterPerson, Rule, compute_status
 from checkin.meetings.service import get_meeting
@@ -88,6 +89,7 @@ class PersonBrief:
     number: str
     name: str
     unit: str
+    delegation: str  # 代表团 (the big screen of a county plenary groups by it)
 
 
 @dataclass(frozen=True)
@@ -196,16 +198,20 @@ def line_view(line: RosterLine, zone: ZoneInfo) -> LineView:
     )
 
 
-def _brief(v: LineView) -> PersonBrief:
-    return PersonBrief(v.deputy_id, v.number, v.name, v.unit)
+def _brief(v: LineView, line: RosterLine) -> PersonBrief:
+    return PersonBrief(v.deputy_id, v.number, v.name, v.unit, line.person.delegation or "")
 
 
 def status(
     session: Session, meeting_id: int, *, zone: ZoneInfo | str = "Asia/Shanghai"
 ) -> MeetingStatus:
-    """The quorum status plus the meeting's facts and the lists for the pages."""
+    """The quorum status plus the meeting's facts and the lists for the pages.
+
+    Not scoped itself: callers read the meeting through `get_meeting` with their scope first
+    (routes, the live hub at connect, the CLI with the whole tree).
+    """
     zone = ZoneInfo(zone) if isinstance(zone, str) else zone
-    meeting = get_meeting(session, meeting_id)
+    meeting = get_meeting(session, meeting_id, scope=Scope.everything())
     lines = roster_lines(session, meeting_id)
     rule = meeting_rule(meeting)
     counts = compute_status(
@@ -250,7 +256,7 @@ def status(
         staff_present=sum(ln.attendance is not None for ln in staff),
         latest_arrivals=[
             Arrival(
-                **vars(_brief(v := views[ln.person.id])),
+                **vars(_brief(v := views[ln.person.id], ln)),
                 role_label=v.role_label,
                 time=v.time,
                 method=v.method,
@@ -258,9 +264,9 @@ def status(
             )
             for ln in arrived[:LATEST_ARRIVALS]
         ],
-        not_arrived=[_brief(views[ln.person.id]) for ln in lines if ln.state == "absent"],
+        not_arrived=[_brief(views[ln.person.id], ln) for ln in lines if ln.state == "absent"],
         departed=[
-            _brief(views[ln.person.id])
+            _brief(views[ln.person.id], ln)
             for ln in lines
             if ln.state == "left" and ln.entry.role is RosterRole.DEPUTY
         ],

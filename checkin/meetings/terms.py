@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checkin import audit
+from checkin.accounts.scope import Scope
 from checkin.errors import Conflict, InvalidInput, NotFound
 from models import Body, BodyKind, CongressSession, Deputy, Meeting, MeetingKind, Term
 
@@ -74,12 +75,13 @@ def create_term(
     number: int,
     starts_on: date,
     actor: audit.Actor,
+    scope: Scope,
     ends_on: date | None = None,
     title: str | None = None,
 ) -> Term:
     """A term (第N届) of a congress; its dates may not overlap another term of the body."""
     body = session.get(Body, body_id)
-    if body is None:
+    if body is None or not scope.covers(body.id):
         raise NotFound(f"没有这个会议机构 (no body {body_id})")
     if body.kind is not BodyKind.CONGRESS:
         raise InvalidInput("届次属于人民代表大会，主席团没有届次 (terms belong to a congress)")
@@ -106,17 +108,20 @@ def create_term(
     return term
 
 
-def get_term(session: Session, term_id: int) -> Term:
-    """The term; NotFound otherwise."""
+def get_term(session: Session, term_id: int, *, scope: Scope | None = None) -> Term:
+    """The term (if `scope` covers its body); NotFound otherwise. `scope` None: an internal
+    read of a term the caller already holds."""
     term = session.get(Term, term_id)
-    if term is None:
+    if term is None or (scope is not None and not scope.covers(term.body_id)):
         raise NotFound(f"没有这个届次 (no term {term_id})")
     return term
 
 
-def get_all_terms(session: Session, *, body_id: int | None = None) -> list[Term]:
-    """Terms, newest first, optionally of one body."""
-    query = select(Term).order_by(Term.body_id, Term.starts_on.desc())
+def get_all_terms(session: Session, *, scope: Scope, body_id: int | None = None) -> list[Term]:
+    """Terms in the scope, newest first, optionally of one body."""
+    query = (
+        select(Term).where(scope.where(Term.body_id)).order_by(Term.body_id, Term.starts_on.desc())
+    )
     if body_id is not None:
         query = query.where(Term.body_id == body_id)
     return list(session.scalars(query))
@@ -143,11 +148,12 @@ def create_session(
     number: int,
     starts_on: date,
     actor: audit.Actor,
+    scope: Scope,
     ends_on: date | None = None,
     title: str | None = None,
 ) -> CongressSession:
     """A session (第N次会议) of a term, within the term's dates."""
-    term = get_term(session, term_id)
+    term = get_term(session, term_id, scope=scope)
     _number(number)
     _dates(starts_on, ends_on)
     if starts_on < term.starts_on or (
@@ -182,10 +188,12 @@ def create_session(
     return cs
 
 
-def get_session(session: Session, congress_session_id: int) -> CongressSession:
-    """The congress session; NotFound otherwise."""
+def get_session(
+    session: Session, congress_session_id: int, *, scope: Scope | None = None
+) -> CongressSession:
+    """The congress session (if `scope` covers its term's body); NotFound otherwise."""
     cs = session.get(CongressSession, congress_session_id)
-    if cs is None:
+    if cs is None or (scope is not None and not scope.covers(cs.term.body_id)):
         raise NotFound(f"没有这次会议 (no session {congress_session_id})")
     return cs
 
@@ -220,11 +228,12 @@ def attach_meeting(
     actor: audit.Actor,
     zone: str,
     kind: MeetingKind | str | None = None,
+    scope: Scope,
 ) -> Meeting:
     """Put a meeting into a session (plenary by default); its body and date must fit the term."""
-    cs = get_session(session, congress_session_id)
+    cs = get_session(session, congress_session_id, scope=scope)
     meeting = session.get(Meeting, meeting_id)
-    if meeting is None:
+    if meeting is None or not scope.covers(meeting.body_id):
         raise NotFound(f"没有这个会议 (no meeting {meeting_id})")
     term = cs.term
     if meeting.body_id != term.body_id and meeting.body.parent_id != term.body_id:

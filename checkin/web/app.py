@@ -15,7 +15,7 @@ from checkin.keys import template_cipher
 from checkin.meetings.events import EventBus
 from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
-from checkin.web import errors, kiosk_socket, live, pages
+from checkin.web import console, errors, imports, kiosk_socket, live, pages
 from checkin.web.api import accounts, deputies, meetings, terms
 from checkin.web.errors import error_body
 from checkin.web.gate import Gate
@@ -75,6 +75,7 @@ def create_app(
     app.state.events.subscribe(app.state.live.on_event)
     app.state.matcher = MatchService(settings, app.state.sessions, app.state.cipher)
     app.state.events.subscribe(app.state.matcher.invalidate)
+    app.state.imports = imports.ImportJobs()  # bulk imports started from the browser
 
     errors.install(app)
     app.add_middleware(Gate)  # size limits, credentials and CSRF before any body is read
@@ -99,7 +100,9 @@ def create_app(
     app.include_router(deputies.router)
     app.include_router(meetings.router)
     app.include_router(terms.router)
+    app.include_router(imports.router)
     app.include_router(live.router)
     app.include_router(kiosk_socket.router)
+    app.include_router(console.router)  # the console pages (代表管理, 批量导入, …)
     pages.mount(app)
     return app

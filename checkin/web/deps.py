@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope, scope_of
 from checkin.accounts.service import user_for_token
 from checkin.errors import Forbidden, Unauthorized
 from models import Role, User
@@ -68,3 +69,11 @@ def require_roles(*roles: Role) -> Callable[..., User]:
 
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
 StaffUser = Annotated[User, Depends(require_roles(Role.ADMIN, Role.SECRETARIAT))]
+
+
+def current_scope(user: CurrentUser, session: SessionDep) -> Scope:
+    """The logged-in account's scope (read per request), for every service call."""
+    return scope_of(session, user)
+
+
+ScopeDep = Annotated[Scope, Depends(current_scope)]

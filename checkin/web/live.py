@@ -30,6 +30,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checkin.accounts.scope import Scope, scope_of
 from checkin.accounts.service import user_for_token
 from checkin.errors import NotFound
 from checkin.meetings.events import Event, MeetingChanged, meeting_event
@@ -317,8 +318,9 @@ class LiveHub:
 router = APIRouter(tags=["live"])
 
 
-def _ws_account(ws: WebSocket) -> tuple[int, int] | None:
-    """(user id, token version) of a staff session on the socket (bearer, ?token=, cookie)."""
+def _ws_account(ws: WebSocket) -> tuple[int, int, Scope] | None:
+    """(user id, token version, scope) of a staff session on the socket (bearer, ?token=,
+    cookie)."""
     token = bearer(ws.headers) or ws.query_params.get("token") or ws.cookies.get(SESSION_COOKIE)
     with ws.app.state.sessions() as session:
         user = user_for_token(session, ws.app.state.signer, token)
@@ -328,7 +330,7 @@ def _ws_account(ws: WebSocket) -> tuple[int, int] | None:
             or user.must_change_password
         ):
             return None
-        return user.id, user.token_version
+        return user.id, user.token_version, scope_of(session, user)
 
 
 @router.websocket("/ws/meetings/{meeting_id}/live")
@@ -347,10 +349,11 @@ async def live(ws: WebSocket, meeting_id: int) -> None:
     if not -(2**63) <= meeting_id < 2**63:
         await ws.close(code=CLOSE_UNKNOWN_MEETING, reason=f"no meeting {meeting_id}")
         return
+    user_id, version, scope = account
     with ws.app.state.sessions() as session:
-        try:
-            get_meeting(session, meeting_id)
+        try:  # a meeting outside the account's scope is answered as unknown: no snapshot
+            get_meeting(session, meeting_id, scope=scope)
         except NotFound:
             await ws.close(code=CLOSE_UNKNOWN_MEETING, reason=f"no meeting {meeting_id}")
             return
-    await ws.app.state.live.serve(ws, meeting_id, account)
+    await ws.app.state.live.serve(ws, meeting_id, (user_id, version))

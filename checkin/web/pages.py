@@ -11,6 +11,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html
@@ -19,17 +20,19 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from checkin.accounts.scope import Scope, scope_of
 from checkin.accounts.service import user_for_token
 from checkin.errors import BaodaoError, NotFound
 from checkin.meetings import history, plots, reports, service, terms
 from checkin.meetings.history import meeting_columns_by_session
 from checkin.meetings.outcomes import MARK_LABELS, MARK_SYMBOLS, Mark
+from checkin.meetings.overview import attendance_counts
 from checkin.meetings.status import status
 from checkin.protocol import Int64
 from checkin.web.api.terms import build_record, build_report
 from checkin.web.deps import SESSION_COOKIE, session_token
 from checkin.web.errors import error_body, status_for
-from models import Role, User
+from models import Role, User, utcnow
 
 HERE = Path(__file__).parent
 # Swagger UI and ReDoc as shipped inside the pinned fastapi-offline wheel (MIT; the bundles
@@ -42,6 +45,35 @@ LEGEND = [
     for m in (Mark.PRESENT, Mark.LATE, Mark.MANUAL, Mark.LEFT, Mark.LEAVE, Mark.ABSENT, Mark.NONE)
 ]
 router = APIRouter(include_in_schema=False)
+NAV = [
+    ("/meetings", "会议"),
+    ("/console/meetings/new", "新建会议"),
+    ("/console/deputies", "代表管理"),
+    ("/console/import", "批量导入"),
+    ("/console/bodies", "会议机构"),
+    ("/console/kiosks", "签到终端"),
+    ("/console/accounts", "账号"),
+    ("/terms", "届次"),
+]
+ADMIN_ONLY = frozenset(
+    (
+        "/console/deputies",
+        "/console/import",
+        "/console/bodies",
+        "/console/kiosks",
+        "/console/accounts",
+    )
+)
+
+
+def console_nav(user: User) -> list[tuple[str, str]]:
+    """The console's menu for this account (admin pages only for admins)."""
+    admin = user.role is Role.ADMIN
+    return [(href, label) for href, label in NAV if admin or href not in ADMIN_ONLY]
+
+
+WINDOW_LABELS = {"not_open": "未开始", "open": "进行中", "closed": "已结束"}
+STATE_LABELS = {"draft": "未开始签到", "open": "签到中", "closed": "已结束"}
 HOME = "/meetings"
 # The docs pages may load nothing from elsewhere (ReDoc would fetch its logo from a CDN).
 DOCS_CSP = (
@@ -107,6 +139,11 @@ def _page(request: Request, template: str, context: dict[str, Any]) -> Response:
     return templates.TemplateResponse(request, template, {"csrf_token": csrf, **context})
 
 
+def _scope(request: Request, user: User) -> Scope:
+    with request.app.state.sessions() as session:
+        return scope_of(session, user)
+
+
 def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
     user = _staff(request)
     if isinstance(user, RedirectResponse):
@@ -114,9 +151,12 @@ def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
     settings = request.app.state.settings
     with request.app.state.sessions() as session:
         try:
+            meeting = service.get_meeting(session, meeting_id, scope=scope_of(session, user))
             st = status(session, meeting_id, zone=settings.timezone)
         except NotFound:
             return HTMLResponse("<h1>没有这个会议</h1>", status_code=404)
+        starts = meeting.starts_at
+    local = starts.astimezone(ZoneInfo(settings.timezone))
     return _page(
         request,
         template,
@@ -125,6 +165,10 @@ def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
             "meeting_id": meeting_id,
             "status": st,
             "heartbeat_ms": int(settings.live_heartbeat_seconds * 1000),
+            "timezone": settings.timezone,
+            "started": utcnow() >= starts,
+            "starts_label": f"{local.month}月{local.day}日 {local:%H:%M} 开始",
+            "window_label": WINDOW_LABELS.get(st.meeting.window, st.meeting.window),
         },
     )
 
@@ -154,15 +198,30 @@ def index() -> RedirectResponse:
 
 @router.get("/meetings")
 def meetings_page(request: Request) -> Response:
+    """The meetings of the account's scope: local start time, state, 应到/实到."""
     user = _staff(request)
     if isinstance(user, RedirectResponse):
         return user
+    zone = ZoneInfo(request.app.state.settings.timezone)
     with request.app.state.sessions() as session:
+        meetings = service.get_all_meetings(session, scope=scope_of(session, user))
+        counts = attendance_counts(session, [m.id for m in meetings])
         rows = [
-            {"id": m.id, "title": m.title, "body": m.body.name, "starts_at": m.starts_at}
-            for m in service.get_all_meetings(session)
+            {
+                "id": m.id,
+                "title": m.title,
+                "body": m.body.name,
+                "starts_at": m.starts_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                "state": STATE_LABELS.get(m.state.value, m.state.value),
+                "state_key": m.state.value,
+                "expected": counts.get(m.id, (0, 0))[0],
+                "present": counts.get(m.id, (0, 0))[1],
+            }
+            for m in meetings
         ]
-    return _page(request, "meetings.html", {"user": user, "meetings": rows})
+    return _page(
+        request, "meetings.html", {"user": user, "meetings": rows, "nav": console_nav(user)}
+    )
 
 
 @router.get("/meetings/{meeting_id}/screen")
@@ -186,7 +245,10 @@ def sheet_page(request: Request, meeting_id: Int64) -> Response:
     with request.app.state.sessions() as session:
         try:
             sheet = reports.build_sheet(
-                session, meeting_id, zone=request.app.state.settings.timezone
+                session,
+                meeting_id,
+                scope=scope_of(session, user),
+                zone=request.app.state.settings.timezone,
             )
         except NotFound:
             return HTMLResponse("<h1>没有这个会议</h1>", status_code=404)
@@ -247,7 +309,8 @@ def terms_page(request: Request, body_id: str = "") -> Response:
     if isinstance(user, RedirectResponse):
         return user
     with request.app.state.sessions() as session:
-        bodies = service.get_all_bodies(session)
+        scope = scope_of(session, user)
+        bodies = service.get_all_bodies(session, scope=scope)
         chosen = int(body_id) if body_id.isdigit() else None
         rows = [
             {
@@ -258,7 +321,7 @@ def terms_page(request: Request, body_id: str = "") -> Response:
                     for cs in terms.sessions_of(session, t.id)
                 ],
             }
-            for t in terms.get_all_terms(session, body_id=chosen)
+            for t in terms.get_all_terms(session, scope=scope, body_id=chosen)
         ]
         return _page(
             request,
@@ -332,7 +395,7 @@ def _term_report_page(request: Request, term_id: int, *, printable: bool) -> Res
         return user
     with request.app.state.sessions() as session:
         try:
-            report = build_report(request, session, term_id)
+            report = build_report(request, session, term_id, scope_of(session, user))
         except BaodaoError as exc:
             return _error_page(exc)
     return HTMLResponse(render_term_report(request, report, printable=printable))
@@ -359,7 +422,11 @@ def deputy_record_page(request: Request, number: str, term_id: str = "") -> Resp
     with request.app.state.sessions() as session:
         try:
             record = build_record(
-                request, session, number, int(term_id) if term_id.isdigit() else None
+                request,
+                session,
+                number,
+                int(term_id) if term_id.isdigit() else None,
+                scope_of(session, user),
             )
         except BaodaoError as exc:
             return _error_page(exc)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.runtime import Runtime
 from checkin.settings import Settings
@@ -67,6 +68,7 @@ def dev_import(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         photos_dir=photos,
         workers=2,
         actor=Actor.cli(),
+        scope=Scope.everything(),
     )
     yield DevImport(rt, roster, photos, report, names, probes)
     engine.dispose()
@@ -112,6 +114,7 @@ def test_a_second_import_changes_nothing(dev_import: DevImport) -> None:
         photos_dir=dev_import.photos,
         workers=2,
         actor=Actor.cli(),
+        scope=Scope.everything(),
     )
     assert _snapshot(rt) == before
     totals = again.totals()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.faces.model import MODEL_NAMES
 from checkin.runtime import Runtime
@@ -107,6 +108,7 @@ def test_fixture_outcomes_and_broken_files(rt: Runtime, faces_dir: Path, tmp_pat
             workers=2,
             actor=Actor.cli(),
             confirm_duplicates=confirm,
+            scope=Scope.everything(),
         )
 
     report = run()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.errors import NotFound
 from checkin.runtime import Runtime
@@ -153,6 +154,7 @@ def test_import_continues_after_a_database_failure(
         photos_dir=tmp_path,
         workers=1,
         actor=ACTOR,
+        scope=Scope.everything(),
     )
     assert [d.status for d in report.deputies] == ["created", "failed", "created"]
     assert report.totals()["failed_photos"] == 2
@@ -182,7 +184,7 @@ def test_remove_face_data_keeps_deputy_and_attendance(rt: Runtime) -> None:
         )
         old_subject = deputy.face_subject
     with session_scope(rt.sessions) as s:
-        assert service.remove_face_data(s, number="1", actor=ACTOR) == 1
+        assert service.remove_face_data(s, number="1", actor=ACTOR, scope=Scope.everything()) == 1
     with session_scope(rt.sessions) as s:
         deputy = s.scalar(select(Deputy))
         assert deputy is not None and deputy.face_subject != old_subject
@@ -191,7 +193,7 @@ def test_remove_face_data_keeps_deputy_and_attendance(rt: Runtime) -> None:
         actions = s.scalars(select(AuditEvent.action)).all()
         assert "deputy.face_delete" in actions
     with session_scope(rt.sessions) as s, pytest.raises(NotFound):
-        service.remove_face_data(s, number="nobody", actor=ACTOR)
+        service.remove_face_data(s, number="nobody", actor=ACTOR, scope=Scope.everything())
 
 
 def test_lookalikes_are_stored_and_retired_deputies_leave_the_gallery(rt: Runtime) -> None:
@@ -204,9 +206,11 @@ def test_lookalikes_are_stored_and_retired_deputies_leave_the_gallery(rt: Runtim
     assert [(p["a"]["number"], p["b"]["number"]) for p in pairs] == [("1", "2")]
     assert count(rt, LookalikePair) == 1
     with session_scope(rt.sessions) as s:
-        service.retire(s, number="2", actor=ACTOR)
+        service.retire(s, number="2", actor=ACTOR, scope=Scope.everything())
     with session_scope(rt.sessions) as s:
-        assert service.get_lookalikes(s, model=rt.settings.face_model) == []
+        assert (
+            service.get_lookalikes(s, model=rt.settings.face_model, scope=Scope.everything()) == []
+        )
         gallery, deputies = service.load_gallery(s, cipher=rt.cipher, model=rt.settings.face_model)
         assert sorted(d.number for d in deputies.values()) == ["1", "3"]
         assert s.scalar(select(Deputy.status).where(Deputy.number == "2")) == DeputyStatus.RETIRED

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.accounts import service as accounts
+from checkin.accounts.scope import granted_bodies
 from checkin.accounts.service import LoginPolicy
 from checkin.accounts.throttle import AddressThrottle
 from checkin.errors import InvalidInput, TooManyAttempts, Unauthorized
@@ -19,10 +21,11 @@ from checkin.web.deps import (
     SESSION_COOKIE,
     AdminUser,
     CurrentUser,
+    ScopeDep,
     SessionDep,
     session_token,
 )
-from models import Kiosk, Role, User
+from models import Kiosk, Role, User, utcnow
 from models.db import session_scope
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -34,12 +37,20 @@ class UserRead(BaseModel):
     role: Role
     active: bool
     must_change_password: bool
+    all_bodies: bool = True  # the whole body tree
+    body_ids: list[int] = []  # else these bodies (and their descendants)
 
 
 class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=80)
     password: str = Field(min_length=accounts.PASSWORD_MIN_CHARS, max_length=200)
     role: Role
+    # None: the whole tree (only an admin with the whole tree may grant it)
+    body_ids: list[Int64] | None = None
+
+
+class ScopeUpdate(BaseModel):
+    body_ids: list[Int64] | None = None  # None: the whole tree
 
 
 class LoginRead(BaseModel):
@@ -74,25 +85,63 @@ class KioskRead(BaseModel):
     venue: str | None
     body_id: int | None  # None: registered before binding; refused until bound
     revoked: bool
+    online: bool = False  # a connection is open and was heard from in the last minute
+    last_seen_at: datetime | None = None  # its last message (frame, ping) received
 
 
 class KioskCreated(KioskRead):
     token: str
+    pair_url: str  # `<server>/kiosk#pair=<token>`: what the QR code holds, for the browser kiosk
+    qr_svg: str  # that URL as a QR code (SVG), shown once with the token
 
 
-def _user_read(user: User) -> UserRead:
+def pairing_qr(url: str) -> str:
+    """The pairing URL as an SVG QR code (error correction M, quiet zone kept)."""
+    import qrcode
+    import qrcode.image.svg
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
+    qr.add_data(url)
+    qr.make(fit=True)
+    img = qr.make_image(image_factory=qrcode.image.svg.SvgPathImage)
+    text: str = img.to_string(encoding="unicode")
+    return text[text.index("<svg") :]
+
+
+def _user_read(user: User, session: Session | None = None) -> UserRead:
+    granted = granted_bodies(session, user.id) if session is not None else []
     return UserRead(
         id=user.id,
         username=user.username,
         role=user.role,
         active=user.active,
         must_change_password=user.must_change_password,
+        all_bodies=user.all_bodies,
+        body_ids=[] if user.all_bodies else granted,
     )
+
+
+ONLINE_WITHIN = timedelta(seconds=60)
+
+
+def kiosk_online(k: Kiosk, now: datetime | None = None) -> bool:
+    """A connection is open (begun after the last one ended) and heard from lately."""
+    now = now or utcnow()
+    if k.revoked_at is not None or k.last_seen_at is None:
+        return False
+    open_now = k.disconnected_at is None or k.last_seen_at > k.disconnected_at
+    return open_now and now - k.last_seen_at <= ONLINE_WITHIN
 
 
 def _kiosk_read(k: Kiosk) -> KioskRead:
     return KioskRead(
-        id=k.id, name=k.name, venue=k.venue, body_id=k.body_id, revoked=k.revoked_at is not None
+        id=k.id,
+        name=k.name,
+        venue=k.venue,
+        body_id=k.body_id,
+        revoked=k.revoked_at is not None,
+        online=kiosk_online(k),
+        last_seen_at=k.last_seen_at,
     )
 
 
@@ -179,8 +228,9 @@ def logout(request: Request, response: Response, session: SessionDep) -> dict[st
 
 
 @router.get("/auth/me")
-def me(user: CurrentUser) -> UserRead:
-    return _user_read(user)
+def me(user: CurrentUser, session: SessionDep) -> UserRead:
+    """The account, with its scope."""
+    return _user_read(user, session)
 
 
 @router.post("/auth/password")
@@ -213,62 +263,91 @@ def change_password(
 
 
 @router.get("/users")
-def list_users(_: AdminUser, session: SessionDep) -> list[UserRead]:
-    return [_user_read(u) for u in accounts.get_all_users(session)]
+def list_users(_: AdminUser, scope: ScopeDep, session: SessionDep) -> list[UserRead]:
+    """The accounts within the admin's scope."""
+    return [_user_read(u, session) for u in accounts.get_all_users(session, scope=scope)]
 
 
 @router.post("/users", status_code=201)
-def create_user(body: UserCreate, admin: AdminUser, session: SessionDep) -> UserRead:
-    """A new staff account; its owner must change the password at the first login."""
+def create_user(
+    body: UserCreate, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> UserRead:
+    """A new staff account (its owner must change the password at the first login), with a
+    scope no wider than the creating admin's."""
+    if body.body_ids is None and not scope.whole_tree:
+        raise InvalidInput("请选择账号可管理的会议机构 (choose the account's bodies)")
     user = accounts.create_user(
         session,
         username=body.username,
         password=body.password,
         role=body.role,
         must_change_password=True,
+        body_ids=body.body_ids,
+        granted_by=scope,
     )
     audit.record(
         session,
         actor=_actor(admin),
         action="user.create",
-        detail={"username": user.username, "role": user.role.value},
+        detail={"username": user.username, "role": user.role.value, "body_ids": body.body_ids},
     )
-    return _user_read(user)
+    return _user_read(user, session)
+
+
+@router.put("/users/{user_id}/scope")
+def set_user_scope(
+    user_id: Int64, body: ScopeUpdate, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> UserRead:
+    """The bodies an account may see and change (null: the whole tree); audited."""
+    user = accounts.get_user(session, user_id, scope=scope)
+    accounts.change_scope(
+        session, user=user, body_ids=body.body_ids, granted_by=scope, actor=_actor(admin)
+    )
+    return _user_read(user, session)
 
 
 @router.post("/users/{user_id}/deactivate")
-def deactivate_user(user_id: Int64, admin: AdminUser, session: SessionDep) -> UserRead:
+def deactivate_user(
+    user_id: Int64, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> UserRead:
     """Deactivate an account and revoke its tokens (409 for the last active admin)."""
-    user = accounts.get_user(session, user_id)
+    user = accounts.get_user(session, user_id, scope=scope)
     accounts.set_active(session, user=user, active=False, actor=_actor(admin))
-    return _user_read(user)
+    return _user_read(user, session)
 
 
 @router.post("/users/{user_id}/activate")
-def activate_user(user_id: Int64, admin: AdminUser, session: SessionDep) -> UserRead:
-    user = accounts.get_user(session, user_id)
+def activate_user(
+    user_id: Int64, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> UserRead:
+    user = accounts.get_user(session, user_id, scope=scope)
     accounts.set_active(session, user=user, active=True, actor=_actor(admin))
-    return _user_read(user)
+    return _user_read(user, session)
 
 
 @router.post("/users/{user_id}/reset-password")
-def reset_password(user_id: Int64, admin: AdminUser, session: SessionDep) -> PasswordReset:
+def reset_password(
+    user_id: Int64, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> PasswordReset:
     """A temporary password (in this answer only); the owner must change it at next login."""
-    user = accounts.get_user(session, user_id)
+    user = accounts.get_user(session, user_id, scope=scope)
     password = accounts.reset_password(session, user=user, actor=_actor(admin))
-    return PasswordReset(user=_user_read(user), password=password)
+    return PasswordReset(user=_user_read(user, session), password=password)
 
 
 @router.get("/kiosks")
-def list_kiosks(_: AdminUser, session: SessionDep) -> list[KioskRead]:
-    return [_kiosk_read(k) for k in session.scalars(select(Kiosk).order_by(Kiosk.id))]
+def list_kiosks(_: AdminUser, scope: ScopeDep, session: SessionDep) -> list[KioskRead]:
+    """The kiosks bound to bodies in the admin's scope, with online status."""
+    return [_kiosk_read(k) for k in accounts.get_all_kiosks(session, scope=scope)]
 
 
 @router.post("/kiosks", status_code=201)
-def register_kiosk(body: KioskCreate, admin: AdminUser, session: SessionDep) -> KioskCreated:
-    """Register a kiosk; the token is in this response only."""
+def register_kiosk(
+    body: KioskCreate, request: Request, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> KioskCreated:
+    """Register a kiosk for a body in the admin's scope; the token is in this response only."""
     kiosk, token = accounts.register_kiosk(
-        session, name=body.name, body_id=body.body_id, venue=body.venue
+        session, name=body.name, body_id=body.body_id, venue=body.venue, scope=scope
     )
     audit.record(
         session,
@@ -276,14 +355,19 @@ def register_kiosk(body: KioskCreate, admin: AdminUser, session: SessionDep) -> 
         action="kiosk.register",
         detail={"kiosk": kiosk.name, "body_id": kiosk.body_id},
     )
-    return KioskCreated(**_kiosk_read(kiosk).model_dump(), token=token)
+    url = f"{str(request.base_url).rstrip('/')}/kiosk#pair={token}"
+    return KioskCreated(
+        **_kiosk_read(kiosk).model_dump(), token=token, pair_url=url, qr_svg=pairing_qr(url)
+    )
 
 
 @router.patch("/kiosks/{name}")
-def bind_kiosk(name: str, body: KioskUpdate, admin: AdminUser, session: SessionDep) -> KioskRead:
+def bind_kiosk(
+    name: str, body: KioskUpdate, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> KioskRead:
     """Bind a kiosk to the body whose meetings it serves (open connections end at their
     next frame if the new body does not hold their meeting)."""
-    kiosk = accounts.bind_kiosk(session, name=name, body_id=body.body_id)
+    kiosk = accounts.bind_kiosk(session, name=name, body_id=body.body_id, scope=scope)
     audit.record(
         session,
         actor=audit.Actor(admin.username, user_id=admin.id),
@@ -294,8 +378,8 @@ def bind_kiosk(name: str, body: KioskUpdate, admin: AdminUser, session: SessionD
 
 
 @router.delete("/kiosks/{name}")
-def revoke_kiosk(name: str, admin: AdminUser, session: SessionDep) -> KioskRead:
-    kiosk = accounts.revoke_kiosk(session, name=name)
+def revoke_kiosk(name: str, admin: AdminUser, scope: ScopeDep, session: SessionDep) -> KioskRead:
+    kiosk = accounts.revoke_kiosk(session, name=name, scope=scope)
     audit.record(
         session,
         actor=_actor(admin),

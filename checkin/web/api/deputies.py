@@ -16,8 +16,10 @@ from checkin.errors import Conflict, InvalidInput, TooLarge
 from checkin.faces.model import info
 from checkin.meetings import terms
 from checkin.meetings.events import GalleryChanged
+from checkin.meetings.service import get_body
+from checkin.protocol import Int64
 from checkin.settings import Settings
-from checkin.web.deps import AdminUser, SessionDep, StaffUser
+from checkin.web.deps import AdminUser, ScopeDep, SessionDep, StaffUser
 from enrollment import pipeline, service
 from enrollment.pipeline import PhotoJob
 from models import Deputy, DeputyStatus
@@ -35,6 +37,7 @@ class DeputyCreate(BaseModel):
     unit: str | None = Field(None, max_length=200)
     constituency: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=40)
+    body_id: Int64 | None = None  # required for an account limited to some bodies
 
 
 class DeputyUpdate(BaseModel):
@@ -47,6 +50,7 @@ class DeputyUpdate(BaseModel):
     elected_at: datetime | None = None  # mandate start (补选); null: since the term began
     retired_at: datetime | None = None  # mandate end: retires the deputy at that time
     delegation: str | None = Field(None, max_length=100)  # 代表团
+    body_id: Int64 | None = None  # move to another body (both in the account's scope)
 
 
 class DeputyRead(BaseModel):
@@ -62,6 +66,7 @@ class DeputyRead(BaseModel):
     elected_at: datetime | None = None
     retired_at: datetime | None = None
     delegation: str | None = None
+    body_id: int | None = None
 
 
 class DuplicateOf(BaseModel):
@@ -117,6 +122,7 @@ def _read(d: Deputy, templates: int) -> DeputyRead:
         elected_at=d.elected_at,
         retired_at=d.retired_at,
         delegation=d.delegation,
+        body_id=d.body_id,
     )
 
 
@@ -143,26 +149,40 @@ def _model(request: Request) -> str:
 
 @router.get("/deputies")
 def list_deputies(
-    request: Request, _: StaffUser, session: SessionDep, include_retired: bool = False
+    request: Request,
+    _: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
+    include_retired: bool = False,
 ) -> list[DeputyRead]:
-    """Deputies by number with their number of face templates of the active face model."""
-    rows = service.get_all(session, model=_model(request), include_retired=include_retired)
+    """Deputies in the account's scope by number with their number of face templates of the
+    active face model."""
+    rows = service.get_all(
+        session, model=_model(request), scope=scope, include_retired=include_retired
+    )
     return [_read(d, n) for d, n in rows]
 
 
 @router.get("/deputies/{number}")
-def get_deputy(number: str, request: Request, _: StaffUser, session: SessionDep) -> DeputyRead:
-    d = service.get_deputy(session, number=number)
+def get_deputy(
+    number: str, request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> DeputyRead:
+    d = service.get_deputy(session, number=number, scope=scope)
     return _read(d, len(service.templates_of(session, d, model=_model(request))))
 
 
 @router.get("/face-model")
-def face_model(request: Request, _: StaffUser, session: SessionDep) -> FaceModelRead:
-    """The active face model and the seated deputies it cannot recognise (no template of it)."""
+def face_model(
+    request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> FaceModelRead:
+    """The active face model and the seated deputies (of the account's scope) it cannot
+    recognise (no template of it)."""
     settings: Settings = request.app.state.settings
     model = settings.face_model
-    missing = service.missing_templates(session, model=model)
-    seated = len(service.get_all(session, model=model))
+    seated_rows = service.get_all(session, model=model, scope=scope)
+    visible = {d.number for d, _ in seated_rows}
+    missing = [m for m in service.missing_templates(session, model=model) if m.number in visible]
+    seated = len(seated_rows)
     return FaceModelRead(
         model=model,
         template_id=info(model).template_id,
@@ -176,8 +196,15 @@ def face_model(request: Request, _: StaffUser, session: SessionDep) -> FaceModel
 
 
 @router.post("/deputies", status_code=201)
-def create_deputy(body: DeputyCreate, admin: AdminUser, session: SessionDep) -> DeputyRead:
-    """Create a deputy without photos (upload them next); 409 if the number exists."""
+def create_deputy(
+    body: DeputyCreate, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> DeputyRead:
+    """Create a deputy in a body of the account's scope without photos (upload them next);
+    409 if the number exists."""
+    if body.body_id is not None:
+        get_body(session, body.body_id, scope=scope)
+    elif not scope.whole_tree:
+        raise InvalidInput("请选择所属人大/代表团 (body_id is required)")
     fields = body.model_dump(exclude={"number"})
     deputy, status = service.upsert_deputy(session, number=body.number, fields=fields)
     if status != "created":
@@ -188,15 +215,26 @@ def create_deputy(body: DeputyCreate, admin: AdminUser, session: SessionDep) -> 
 
 @router.patch("/deputies/{number}")
 def update_deputy(
-    number: str, body: DeputyUpdate, request: Request, admin: AdminUser, session: SessionDep
+    number: str,
+    body: DeputyUpdate,
+    request: Request,
+    admin: AdminUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> DeputyRead:
     """Change a deputy's details; status "retired" (or a `retired_at`) retires them;
-    `elected_at` and `delegation` set the mandate's start and the 代表团."""
-    deputy = service.get_deputy(session, number=number)
+    `elected_at` and `delegation` set the mandate's start and the 代表团; `body_id` moves
+    them to another body."""
+    deputy = service.get_deputy(session, number=number, scope=scope)
     mandate = body.model_dump(exclude_unset=True, include={"elected_at", "delegation"})
     fields = body.model_dump(
-        exclude_unset=True, exclude={"status", "elected_at", "retired_at", "delegation"}
+        exclude_unset=True,
+        exclude={"status", "elected_at", "retired_at", "delegation", "body_id"},
     )
+    if body.body_id is not None:
+        service.move_deputy(
+            session, number=number, body_id=body.body_id, scope=scope, actor=_actor(admin)
+        )
     if mandate:
         terms.update_mandate(session, deputy=deputy, actor=_actor(admin), **mandate)
     if "name" in fields and fields["name"] is None:
@@ -212,9 +250,9 @@ def update_deputy(
         )
     retired = body.status == DeputyStatus.RETIRED and deputy.status != DeputyStatus.RETIRED
     if body.retired_at is not None:
-        service.retire(session, number=number, actor=_actor(admin), at=body.retired_at)
+        service.retire(session, number=number, actor=_actor(admin), scope=scope, at=body.retired_at)
     elif retired:
-        service.retire(session, number=number, actor=_actor(admin))
+        service.retire(session, number=number, actor=_actor(admin), scope=scope)
     elif body.status == DeputyStatus.SEATED and deputy.status != DeputyStatus.SEATED:
         deputy.status, deputy.retired_at = DeputyStatus.SEATED, None
         audit.record(session, actor=_actor(admin), action="deputy.reseat", deputy_id=deputy.id)
@@ -230,6 +268,7 @@ def upload_photos(
     files: Annotated[list[UploadFile], File(description="one or more photos")],
     request: Request,
     admin: AdminUser,
+    scope: ScopeDep,
     session: SessionDep,
     confirm_duplicate: bool = False,
 ) -> UploadRead:
@@ -239,7 +278,7 @@ def upload_photos(
     nothing is stored, unless `confirm_duplicate=true` (an admin checked that they are two
     people; audited as deputy.duplicate_confirmed).
     """
-    service.get_deputy(session, number=number)
+    service.get_deputy(session, number=number, scope=scope)
     settings: Settings = request.app.state.settings
     if len(files) > MAX_PHOTOS_PER_UPLOAD:
         raise InvalidInput(f"一次最多上传 {MAX_PHOTOS_PER_UPLOAD} 张照片")
@@ -273,6 +312,7 @@ def upload_photos(
         actor=_actor(admin),
         pool=face_pool(request),
         confirm_duplicate=confirm_duplicate,
+        scope=scope,
     )
     if any(p.status == "enrolled" for p in result.photos):
         request.app.state.events.publish(GalleryChanged())
@@ -295,10 +335,10 @@ def upload_photos(
 
 @router.delete("/deputies/{number}/face")
 def delete_face_data(
-    number: str, request: Request, admin: AdminUser, session: SessionDep
+    number: str, request: Request, admin: AdminUser, scope: ScopeDep, session: SessionDep
 ) -> dict[str, Any]:
     """Delete a deputy's face data; the deputy and attendance history stay."""
-    deleted = service.remove_face_data(session, number=number, actor=_actor(admin))
+    deleted = service.remove_face_data(session, number=number, actor=_actor(admin), scope=scope)
     session.commit()
     scrub(request.app.state.engine)  # the deleted templates' bytes leave the WAL too
     request.app.state.events.publish(GalleryChanged())
@@ -306,7 +346,9 @@ def delete_face_data(
 
 
 @router.get("/lookalikes")
-def list_lookalikes(request: Request, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+def list_lookalikes(
+    request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> list[dict[str, Any]]:
     """Pairs of deputies who look alike (stored after each enrollment), nearest first, each
-    with a sentence of advice for the clerk."""
-    return service.get_lookalikes(session, model=_model(request))
+    with a sentence of advice for the clerk; only pairs of two deputies in the scope."""
+    return service.get_lookalikes(session, model=_model(request), scope=scope)

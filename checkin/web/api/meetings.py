@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checkin import audit
-from checkin.errors import InvalidInput
+from checkin.accounts.scope import Scope
+from checkin.errors import InvalidInput, NotFound
 from checkin.meetings import reports, service, terms
 from checkin.meetings.events import (
     CheckinUndone,
@@ -28,7 +29,7 @@ from checkin.meetings.events import (
 )
 from checkin.meetings.status import LineView, MeetingStatus, line_view, roster_lines, status
 from checkin.protocol import Int64
-from checkin.web.deps import AdminUser, SessionDep, StaffUser
+from checkin.web.deps import AdminUser, ScopeDep, SessionDep, StaffUser
 from checkin.web.files import download
 from models import (
     AuditEvent,
@@ -37,6 +38,7 @@ from models import (
     Meeting,
     MeetingKind,
     QuorumRule,
+    RosterEntry,
     RosterRole,
     User,
 )
@@ -47,12 +49,15 @@ router = APIRouter(prefix="/api", tags=["meetings"])
 class BodyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: BodyKind = BodyKind.CONGRESS
+    parent_id: Int64 | None = None  # the county congress above a township's, a 主席团's congress
 
 
 class BodyRead(BaseModel):
     id: int
     name: str
     kind: BodyKind
+    parent_id: int | None = None
+    depth: int = 0  # in the tree of the bodies listed
 
 
 class MeetingCreate(BaseModel):
@@ -124,12 +129,32 @@ def _meeting_read(m: Meeting) -> MeetingRead:
     )
 
 
-def _person_id(session: Session, ref: PersonRef) -> int:
+def _person_id(session: Session, ref: PersonRef, scope: Scope) -> int:
     if ref.deputy_id is not None:
-        return service.find_person(session, ref.deputy_id).id
+        return service.find_person(session, ref.deputy_id, scope=scope).id
     if ref.number:
-        return service.find_person(session, ref.number.strip()).id
+        return service.find_person(session, ref.number.strip(), scope=scope).id
     raise InvalidInput("请指定代表 (give deputy_id or number)")
+
+
+def _on_roster(session: Session, meeting: Meeting, ref: PersonRef) -> int:
+    """A person on this meeting's roster (a 列席 from another body included), by id or number;
+    NotFound for anyone else (whether they exist elsewhere is not told)."""
+    query = (
+        select(Deputy.id)
+        .join(RosterEntry, RosterEntry.deputy_id == Deputy.id)
+        .where(RosterEntry.meeting_id == meeting.id)
+    )
+    if ref.deputy_id is not None:
+        query = query.where(Deputy.id == ref.deputy_id)
+    elif ref.number:
+        query = query.where(Deputy.number == ref.number.strip())
+    else:
+        raise InvalidInput("请指定代表 (give deputy_id or number)")
+    pid = session.scalar(query)
+    if pid is None:
+        raise NotFound("此人不在本次会议名单上 (not on the roster)")
+    return pid
 
 
 def _status(request: Request, session: Session, meeting_id: int) -> MeetingStatus:
@@ -144,19 +169,34 @@ def _done(request: Request, session: Session, event: MeetingChanged) -> MeetingS
 
 
 @router.post("/bodies", status_code=201)
-def create_body(body: BodyCreate, admin: AdminUser, session: SessionDep) -> BodyRead:
-    b = service.create_body(session, name=body.name, kind=body.kind, actor=_actor(admin))
-    return BodyRead(id=b.id, name=b.name, kind=b.kind)
+def create_body(
+    body: BodyCreate, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> BodyRead:
+    """A body; an account limited to some bodies creates only below them (`parent_id`)."""
+    b = service.create_body(
+        session,
+        name=body.name,
+        kind=body.kind,
+        actor=_actor(admin),
+        scope=scope,
+        parent_id=body.parent_id,
+    )
+    return BodyRead(id=b.id, name=b.name, kind=b.kind, parent_id=b.parent_id)
 
 
 @router.get("/bodies")
-def list_bodies(_: StaffUser, session: SessionDep) -> list[BodyRead]:
-    return [BodyRead(id=b.id, name=b.name, kind=b.kind) for b in service.get_all_bodies(session)]
+def list_bodies(_: StaffUser, scope: ScopeDep, session: SessionDep) -> list[BodyRead]:
+    """The bodies in the account's scope, in tree order (each after its parent)."""
+    bodies = service.get_all_bodies(session, scope=scope)
+    return [
+        BodyRead(id=b.id, name=b.name, kind=b.kind, parent_id=b.parent_id, depth=depth)
+        for b, depth in service.body_paths(bodies)
+    ]
 
 
 @router.post("/meetings", status_code=201)
 def create_meeting(
-    body: MeetingCreate, request: Request, user: StaffUser, session: SessionDep
+    body: MeetingCreate, request: Request, user: StaffUser, scope: ScopeDep, session: SessionDep
 ) -> MeetingRead:
     """Create a meeting; the roster defaults to the body's seated deputies; with
     `congress_session_id` it joins that session (its body and date must fit)."""
@@ -172,6 +212,7 @@ def create_meeting(
         denominator=body.denominator,
         deputy_ids=body.deputy_ids,
         actor=_actor(user),
+        scope=scope,
     )
     m.kind = body.kind
     if body.congress_session_id is not None:
@@ -181,34 +222,43 @@ def create_meeting(
             meeting_id=m.id,
             zone=request.app.state.settings.timezone,
             actor=_actor(user),
+            scope=scope,
         )
     return _meeting_read(m)
 
 
 @router.get("/meetings")
-def list_meetings(_: StaffUser, session: SessionDep) -> list[MeetingRead]:
-    return [_meeting_read(m) for m in service.get_all_meetings(session)]
+def list_meetings(_: StaffUser, scope: ScopeDep, session: SessionDep) -> list[MeetingRead]:
+    return [_meeting_read(m) for m in service.get_all_meetings(session, scope=scope)]
 
 
 @router.get("/meetings/{meeting_id}")
-def get_meeting(meeting_id: Int64, _: StaffUser, session: SessionDep) -> MeetingRead:
-    return _meeting_read(service.get_meeting(session, meeting_id))
+def get_meeting(
+    meeting_id: Int64, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> MeetingRead:
+    return _meeting_read(service.get_meeting(session, meeting_id, scope=scope))
 
 
 @router.get("/meetings/{meeting_id}/status")
 def meeting_status(
-    meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
 ) -> MeetingStatus:
     """应到/实到/请假/缺席…, the required count, the announcement, and lists for pages."""
+    service.get_meeting(session, meeting_id, scope=scope)
     return _status(request, session, meeting_id)
 
 
 @router.get("/meetings/{meeting_id}/roster")
 def roster(
-    meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep, q: str = ""
+    meeting_id: Int64,
+    request: Request,
+    _: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
+    q: str = "",
 ) -> list[LineView]:
     """Every roster entry with its state; `q` filters by name or number."""
-    service.get_meeting(session, meeting_id)
+    service.get_meeting(session, meeting_id, scope=scope)
     zone = ZoneInfo(request.app.state.settings.timezone)
     lines = [line_view(ln, zone) for ln in roster_lines(session, meeting_id)]
     q = q.strip()
@@ -217,51 +267,68 @@ def roster(
 
 @router.post("/meetings/{meeting_id}/roster", status_code=201)
 def roster_add(
-    meeting_id: Int64, body: RosterAdd, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64,
+    body: RosterAdd,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> MeetingStatus:
-    m = service.get_meeting(session, meeting_id)
-    pid = _person_id(session, body)
-    service.add_to_roster(session, meeting=m, deputy_id=pid, role=body.role, actor=_actor(user))
+    m = service.get_meeting(session, meeting_id, scope=scope)
+    pid = _person_id(session, body, scope)
+    service.add_to_roster(
+        session, meeting=m, deputy_id=pid, role=body.role, actor=_actor(user), scope=scope
+    )
     return _done(request, session, RosterChanged(meeting_id, pid))
 
 
 @router.delete("/meetings/{meeting_id}/roster/{deputy_id}")
 def roster_remove(
-    meeting_id: Int64, deputy_id: Int64, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64,
+    deputy_id: Int64,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> MeetingStatus:
-    m = service.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id, scope=scope)
     service.remove_from_roster(session, meeting=m, deputy_id=deputy_id, actor=_actor(user))
     return _done(request, session, RosterChanged(meeting_id, deputy_id))
 
 
 @router.post("/meetings/{meeting_id}/open")
 def open_window(
-    meeting_id: Int64, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, user: StaffUser, scope: ScopeDep, session: SessionDep
 ) -> MeetingStatus:
     """Open the check-in window now."""
     service.open_window(
-        session, meeting=service.get_meeting(session, meeting_id), actor=_actor(user)
+        session, meeting=service.get_meeting(session, meeting_id, scope=scope), actor=_actor(user)
     )
     return _done(request, session, WindowChanged(meeting_id))
 
 
 @router.post("/meetings/{meeting_id}/close")
 def close_window(
-    meeting_id: Int64, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64, request: Request, user: StaffUser, scope: ScopeDep, session: SessionDep
 ) -> MeetingStatus:
     """Close the check-in window now."""
-    m = service.get_meeting(session, meeting_id)
+    m = service.get_meeting(session, meeting_id, scope=scope)
     service.close_window(session, meeting=m, actor=_actor(user))
     return _done(request, session, WindowChanged(meeting_id))
 
 
 @router.post("/meetings/{meeting_id}/leave")
 def leave(
-    meeting_id: Int64, body: LeaveUpdate, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64,
+    body: LeaveUpdate,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> MeetingStatus:
     """Register 请假 (reason required), or cancel it with on_leave=false."""
-    m = service.get_meeting(session, meeting_id)
-    pid = _person_id(session, body)
+    m = service.get_meeting(session, meeting_id, scope=scope)
+    pid = _on_roster(session, m, body)
     service.set_leave(
         session,
         meeting=m,
@@ -275,11 +342,16 @@ def leave(
 
 @router.post("/meetings/{meeting_id}/checkin")
 def manual_checkin(
-    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64,
+    body: WithReason,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> MeetingStatus:
     """手动补签到 (reason required)."""
-    m = service.get_meeting(session, meeting_id)
-    pid = _person_id(session, body)
+    m = service.get_meeting(session, meeting_id, scope=scope)
+    pid = _on_roster(session, m, body)
     service.manual_checkin(
         session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user)
     )
@@ -288,22 +360,32 @@ def manual_checkin(
 
 @router.post("/meetings/{meeting_id}/undo")
 def undo(
-    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64,
+    body: WithReason,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> MeetingStatus:
     """Undo a check-in (reason required)."""
-    m = service.get_meeting(session, meeting_id)
-    pid = _person_id(session, body)
+    m = service.get_meeting(session, meeting_id, scope=scope)
+    pid = _on_roster(session, m, body)
     service.undo_checkin(session, meeting=m, deputy_id=pid, reason=body.reason, actor=_actor(user))
     return _done(request, session, CheckinUndone(meeting_id, pid))
 
 
 @router.post("/meetings/{meeting_id}/departure")
 def departure(
-    meeting_id: Int64, body: WithReason, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64,
+    body: WithReason,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> MeetingStatus:
     """中途退场."""
-    m = service.get_meeting(session, meeting_id)
-    pid = _person_id(session, body)
+    m = service.get_meeting(session, meeting_id, scope=scope)
+    pid = _on_roster(session, m, body)
     service.mark_departure(
         session, meeting=m, deputy_id=pid, reason=body.reason or None, actor=_actor(user)
     )
@@ -312,19 +394,26 @@ def departure(
 
 @router.post("/meetings/{meeting_id}/return")
 def came_back(
-    meeting_id: Int64, body: PersonRef, request: Request, user: StaffUser, session: SessionDep
+    meeting_id: Int64,
+    body: PersonRef,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> MeetingStatus:
     """A departed person is back."""
-    m = service.get_meeting(session, meeting_id)
-    pid = _person_id(session, body)
+    m = service.get_meeting(session, meeting_id, scope=scope)
+    pid = _on_roster(session, m, body)
     service.mark_return(session, meeting=m, deputy_id=pid, actor=_actor(user))
     return _done(request, session, DeputyReturned(meeting_id, pid))
 
 
 @router.get("/meetings/{meeting_id}/audit")
-def meeting_audit(meeting_id: Int64, _: StaffUser, session: SessionDep) -> list[dict[str, Any]]:
+def meeting_audit(
+    meeting_id: Int64, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> list[dict[str, Any]]:
     """The meeting's audit trail: who did what, when, to whom, newest first."""
-    service.get_meeting(session, meeting_id)
+    service.get_meeting(session, meeting_id, scope=scope)
     rows = session.execute(
         select(AuditEvent, Deputy.number)
         .outerjoin(Deputy, Deputy.id == AuditEvent.deputy_id)
@@ -347,18 +436,26 @@ def meeting_audit(meeting_id: Int64, _: StaffUser, session: SessionDep) -> list[
 
 
 @router.get("/meetings/{meeting_id}/sheet.xlsx")
-def sheet_xlsx(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
+def sheet_xlsx(
+    meeting_id: Int64, request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> Response:
     """The attendance sheet as an Excel workbook."""
-    sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
+    sheet = reports.build_sheet(
+        session, meeting_id, scope=scope, zone=request.app.state.settings.timezone
+    )
     return download(
         reports.sheet_xlsx(sheet), f"{sheet.title}-签到表.xlsx", reports.XLSX_TYPE, fallback="sheet"
     )
 
 
 @router.get("/meetings/{meeting_id}/sheet.csv")
-def sheet_csv(meeting_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Response:
+def sheet_csv(
+    meeting_id: Int64, request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> Response:
     """The attendance sheet as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
-    sheet = reports.build_sheet(session, meeting_id, zone=request.app.state.settings.timezone)
+    sheet = reports.build_sheet(
+        session, meeting_id, scope=scope, zone=request.app.state.settings.timezone
+    )
     return download(
         reports.sheet_csv(sheet).encode("utf-8-sig"),
         f"{sheet.title}-签到表.csv",

@@ -13,12 +13,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from checkin import audit
+from checkin.accounts.scope import Scope
 from checkin.errors import InvalidInput, NotFound
 from checkin.meetings import history, plots, reports, terms
 from checkin.meetings.history import ReportFilter
 from checkin.protocol import Int64
-from checkin.web.deps import AdminUser, SessionDep, StaffUser
+from checkin.web.deps import AdminUser, ScopeDep, SessionDep, StaffUser
 from checkin.web.files import download
+from enrollment.service import get_deputy
 from models import CongressSession, Meeting, MeetingKind, Term, User
 
 router = APIRouter(prefix="/api", tags=["terms"])
@@ -136,8 +138,12 @@ def report_filter(params: Mapping[str, str]) -> ReportFilter:
     )
 
 
-def build_report(request: Request, session: Session, term_id: int) -> history.TermReport:
-    """The term report for this request's filters, under the configured session rule."""
+def build_report(
+    request: Request, session: Session, term_id: int, scope: Scope
+) -> history.TermReport:
+    """The term report for this request's filters, under the configured session rule;
+    NotFound when the term's body is outside the scope."""
+    terms.get_term(session, term_id, scope=scope)
     settings = request.app.state.settings
     return history.term_report(
         session,
@@ -149,8 +155,12 @@ def build_report(request: Request, session: Session, term_id: int) -> history.Te
 
 
 def build_record(
-    request: Request, session: Session, number: str, term_id: int | None
+    request: Request, session: Session, number: str, term_id: int | None, scope: Scope
 ) -> history.DeputyRecord:
+    """A deputy's record; NotFound for a deputy (or a term) outside the scope."""
+    get_deputy(session, number=number, scope=scope)
+    if term_id is not None:
+        terms.get_term(session, term_id, scope=scope)
     settings = request.app.state.settings
     return history.deputy_record(
         session,
@@ -162,13 +172,17 @@ def build_record(
 
 
 @router.get("/terms")
-def list_terms(_: StaffUser, session: SessionDep, body_id: Int64 | None = None) -> list[TermRead]:
-    """Terms, newest first (optionally of one body)."""
-    return [_term_read(t) for t in terms.get_all_terms(session, body_id=body_id)]
+def list_terms(
+    _: StaffUser, scope: ScopeDep, session: SessionDep, body_id: Int64 | None = None
+) -> list[TermRead]:
+    """Terms in the scope, newest first (optionally of one body)."""
+    return [_term_read(t) for t in terms.get_all_terms(session, scope=scope, body_id=body_id)]
 
 
 @router.post("/terms", status_code=201)
-def create_term(body: TermCreate, admin: AdminUser, session: SessionDep) -> TermRead:
+def create_term(
+    body: TermCreate, admin: AdminUser, scope: ScopeDep, session: SessionDep
+) -> TermRead:
     """A term (届) of a congress; 409 if the number exists or the dates overlap another term."""
     t = terms.create_term(
         session,
@@ -178,14 +192,15 @@ def create_term(body: TermCreate, admin: AdminUser, session: SessionDep) -> Term
         ends_on=body.ends_on,
         title=body.title,
         actor=_actor(admin),
+        scope=scope,
     )
     return _term_read(t)
 
 
 @router.get("/terms/{term_id}")
-def get_term(term_id: Int64, _: StaffUser, session: SessionDep) -> TermRead:
+def get_term(term_id: Int64, _: StaffUser, scope: ScopeDep, session: SessionDep) -> TermRead:
     """A term with its sessions and their meetings."""
-    t = terms.get_term(session, term_id)
+    t = terms.get_term(session, term_id, scope=scope)
     return _term_read(
         t,
         [
@@ -197,7 +212,7 @@ def get_term(term_id: Int64, _: StaffUser, session: SessionDep) -> TermRead:
 
 @router.post("/terms/{term_id}/sessions", status_code=201)
 def create_session(
-    term_id: Int64, body: SessionCreate, user: StaffUser, session: SessionDep
+    term_id: Int64, body: SessionCreate, user: StaffUser, scope: ScopeDep, session: SessionDep
 ) -> SessionRead:
     """A session (第N次会议) of the term, within its dates."""
     cs = terms.create_session(
@@ -208,13 +223,19 @@ def create_session(
         ends_on=body.ends_on,
         title=body.title,
         actor=_actor(user),
+        scope=scope,
     )
     return _session_read(cs)
 
 
 @router.post("/sessions/{session_id}/meetings")
 def attach_meeting(
-    session_id: Int64, body: AttachMeeting, request: Request, user: StaffUser, session: SessionDep
+    session_id: Int64,
+    body: AttachMeeting,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> AttachedRead:
     """Put a meeting into the session (its body and date must fit)."""
     m = terms.attach_meeting(
@@ -224,34 +245,37 @@ def attach_meeting(
         kind=body.kind,
         zone=request.app.state.settings.timezone,
         actor=_actor(user),
+        scope=scope,
     )
     return _attached(m)
 
 
 @router.delete("/sessions/{session_id}/meetings/{meeting_id}")
 def detach_meeting(
-    session_id: Int64, meeting_id: Int64, user: StaffUser, session: SessionDep
+    session_id: Int64, meeting_id: Int64, user: StaffUser, scope: ScopeDep, session: SessionDep
 ) -> AttachedRead:
     """Take a meeting out of the session; it stays a valid meeting."""
     m = session.get(Meeting, meeting_id)
-    if m is None or m.congress_session_id != session_id:
+    if m is None or m.congress_session_id != session_id or not scope.covers(m.body_id):
         raise NotFound(f"这次会议没有会议 {meeting_id} (meeting not in session {session_id})")
     return _attached(terms.detach_meeting(session, meeting_id=meeting_id, actor=_actor(user)))
 
 
 @router.get("/terms/{term_id}/report")
-def term_report(term_id: Int64, request: Request, _: StaffUser, session: SessionDep) -> Any:
+def term_report(
+    term_id: Int64, request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
+) -> Any:
     """The term matrix, counts, rates and §49 flags. Query: session_id, date_from, date_to
     (YYYY-MM-DD), body_id, delegation."""
-    return history.to_json(build_report(request, session, term_id))
+    return history.to_json(build_report(request, session, term_id, scope))
 
 
 @router.get("/terms/{term_id}/report.xlsx")
 def term_report_xlsx(
-    term_id: Int64, request: Request, _: StaffUser, session: SessionDep
+    term_id: Int64, request: Request, _: StaffUser, scope: ScopeDep, session: SessionDep
 ) -> Response:
     """The term report as a print-ready workbook (matrix, statistics, flags, plot)."""
-    report = build_report(request, session, term_id)
+    report = build_report(request, session, term_id, scope)
     data = reports.term_report_xlsx(
         report,
         zone=request.app.state.settings.timezone,
@@ -264,10 +288,15 @@ def term_report_xlsx(
 
 @router.get("/terms/{term_id}/report/plot.{fmt}")
 def term_report_plot(
-    term_id: Int64, fmt: Literal["png", "svg"], request: Request, _: StaffUser, session: SessionDep
+    term_id: Int64,
+    fmt: Literal["png", "svg"],
+    request: Request,
+    _: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
 ) -> Response:
     """The attendance plot of the term (PNG or SVG)."""
-    report = build_report(request, session, term_id)
+    report = build_report(request, session, term_id, scope)
     media = "image/png" if fmt == "png" else "image/svg+xml"
     data = plots.attendance_plot(report, fmt)
     name = f"{report.term.name}-出席率.{fmt}"
@@ -276,18 +305,28 @@ def term_report_plot(
 
 @router.get("/deputies/{number}/record")
 def deputy_record(
-    number: str, request: Request, _: StaffUser, session: SessionDep, term_id: Int64 | None = None
+    number: str,
+    request: Request,
+    _: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
+    term_id: Int64 | None = None,
 ) -> Any:
     """A deputy's 出席记录 over a term (default: their latest term that has begun)."""
-    return history.to_json(build_record(request, session, number, term_id))
+    return history.to_json(build_record(request, session, number, term_id, scope))
 
 
 @router.get("/deputies/{number}/record.xlsx")
 def deputy_record_xlsx(
-    number: str, request: Request, _: StaffUser, session: SessionDep, term_id: Int64 | None = None
+    number: str,
+    request: Request,
+    _: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
+    term_id: Int64 | None = None,
 ) -> Response:
     """A deputy's 出席记录 as a print-ready workbook (for the 履职档案)."""
-    record = build_record(request, session, number, term_id)
+    record = build_record(request, session, number, term_id, scope)
     data = reports.deputy_record_xlsx(record, zone=request.app.state.settings.timezone)
     return download(
         data, f"{record.name}-出席记录.xlsx", reports.XLSX_TYPE, fallback=f"record-{number}"

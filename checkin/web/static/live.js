@@ -69,3 +69,10 @@ window.baodaoConn = function (state) {
   el.dataset.state = state;
   el.textContent = {connecting: "连接中…", live: "实时", offline: "网络中断，正在重连…"}[state];
 };
+
+// 退出登录 (every page with the top bar)
+window.baodaoLogout = async function (e) {
+  if (e) e.preventDefault();
+  await fetch("/api/auth/logout", {method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": baodaoCsrf()}});
+  location.href = "/login";
+};

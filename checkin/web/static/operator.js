@@ -3,7 +3,7 @@
   const app = document.getElementById("app");
   const mid = app.dataset.meeting;
   const api = "/api/meetings/" + mid;
-  let rows = [], pending = null, refreshTimer = null;
+  let rows = [], pending = null, refreshTimer = null, auditTimer = null;
 
   async function call(path, body) {
     const r = await fetch(api + path, {
@@ -47,8 +47,8 @@
       tr.dataset.number = p.number; tr.dataset.state = p.state;
       const method = p.method_label + (p.reason ? "（" + p.reason + "）" : "");
       for (const [cls, text] of [["", p.number], ["col-name", p.name], ["", p.unit], ["", p.role_label],
-          ["col-state", p.state_label + (p.on_leave && p.state !== "leave" ? "（曾请假）" : "")],
-          ["col-time", p.time], ["col-method", method]]) {
+          ["col-state", (p.state === "absent" && !started() ? "未到" : p.state_label) + (p.on_leave && p.state !== "leave" ? "（曾请假）" : "")],
+          ["col-time", p.time], ["col-method", method], ["col-reasons", reasonsOf(p)]]) {
         const td = document.createElement("td"); if (cls) td.className = cls; td.textContent = text; tr.append(td);
       }
       const td = document.createElement("td");
@@ -62,6 +62,47 @@
       return tr;
     }));
   }
+  function started() {
+    return !app.dataset.starts || Date.now() >= new Date(app.dataset.starts).getTime();
+  }
+  function reasonsOf(p) {
+    const out = [];
+    if (p.on_leave && p.leave_reason) out.push("请假：" + p.leave_reason);
+    if (undone[p.deputy_id]) out.push("撤销：" + undone[p.deputy_id]);
+    return out.join("；");
+  }
+  const WINDOW = {not_open: "未开始", open: "进行中", closed: "已结束"};
+  const AUDIT = {"window.open": "开启签到", "window.close": "结束签到", "leave.register": "登记请假",
+    "leave.cancel": "取消请假", "checkin.manual": "手动补签到", "checkin.face": "刷脸签到", "checkin.undo": "撤销签到",
+    "departure": "中途退场", "return": "退场返回", "roster.add": "加入名单", "roster.remove": "移出名单",
+    "meeting.create": "创建会议", "meeting.attach": "编入会次", "meeting.detach": "移出会次"};
+  let undone = {};
+  function when(iso) {
+    return new Date(iso).toLocaleString("zh-CN", {timeZone: app.dataset.tz || undefined, hour12: false});
+  }
+  async function loadAudit() {
+    const r = await fetch(api + "/audit", {credentials: "same-origin"});
+    if (!r.ok) return;
+    const events = await r.json();
+    undone = {};
+    for (const e of events.slice().reverse()) {
+      if (e.action === "checkin.undo" && e.detail) undone[e.deputy_id] = e.detail.reason || "";
+      if (e.action.startsWith("checkin.") && e.action !== "checkin.undo") delete undone[e.deputy_id];
+    }
+    const byId = Object.fromEntries(rows.map((p) => [p.deputy_id, p.name]));
+    document.querySelector("#audit tbody").replaceChildren(...events.slice(0, 200).map((e) => {
+      const tr = document.createElement("tr");
+      const d = e.detail || {};
+      const note = d.reason || d.title || (d.at ? "" : "") || "";
+      for (const text of [when(e.at), e.actor || "", AUDIT[e.action] || e.action,
+          e.deputy_id ? (byId[e.deputy_id] || "") + (e.number ? "（" + e.number + "）" : "") : "", note]) {
+        const td = document.createElement("td"); td.textContent = text; tr.append(td);
+      }
+      return tr;
+    }));
+    draw();
+  }
+  document.getElementById("audit-refresh").onclick = loadAudit;
   function start(a, p) {
     pending = {a, p};
     document.getElementById("action").hidden = false;
@@ -96,8 +137,10 @@
   }
   BaodaoLive(mid, Number(app.dataset.heartbeat), (s) => {
     baodaoCounts(s);
-    baodaoText(document.getElementById("window"), s.meeting.window);
+    baodaoText(document.getElementById("window"), WINDOW[s.meeting.window] || s.meeting.window);
+    baodaoText(document.getElementById("absent-label"), started() ? "缺席" : "未到");
     scheduleRoster();
+    clearTimeout(auditTimer); auditTimer = setTimeout(loadAudit, 300);
   }, baodaoConn);
-  loadRoster();
+  loadRoster().then(loadAudit);
 })();

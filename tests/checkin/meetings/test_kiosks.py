@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.accounts.service import bind_kiosk, register_kiosk, revoke_kiosk
 from checkin.errors import NotFound
 from checkin.meetings.kiosks import (
@@ -60,7 +61,7 @@ def _world(session: Session) -> tuple[Kiosk, Meeting, Meeting]:
     mine = Meeting(body_id=home.id, title="甲镇会议", starts_at=NOW, state=MeetingState.OPEN)
     theirs = Meeting(body_id=other.id, title="乙镇会议", starts_at=NOW, state=MeetingState.OPEN)
     session.add_all([mine, theirs])
-    kiosk, _ = register_kiosk(session, name="东门", body_id=home.id)
+    kiosk, _ = register_kiosk(session, name="东门", body_id=home.id, scope=Scope.everything())
     return kiosk, mine, theirs
 
 
@@ -84,12 +85,12 @@ def test_standing_token_binding_meeting_state_and_newest_connection(session: Ses
         standing(session, kiosk_id=kiosk.id, meeting_id=mine.id, connection=kiosk.connection)
         is None
     )
-    bind_kiosk(session, name="东门", body_id=theirs.body_id)
+    bind_kiosk(session, name="东门", body_id=theirs.body_id, scope=Scope.everything())
     assert judge(kiosk, theirs) is None and judge(kiosk, mine).kind is Refusal.NOT_BOUND  # type: ignore[union-attr]
-    revoke_kiosk(session, name="东门")
+    revoke_kiosk(session, name="东门", scope=Scope.everything())
     assert judge(kiosk, theirs).kind is Refusal.BAD_TOKEN  # type: ignore[union-attr]
     with pytest.raises(NotFound):
-        register_kiosk(session, name="西门", body_id=999)
+        register_kiosk(session, name="西门", body_id=999, scope=Scope.everything())
 
 
 def test_connection_history_bounds_the_next_outage(session: Session) -> None:
@@ -134,6 +135,6 @@ def test_kiosks_from_before_binding_are_refused_after_the_upgrade(tmp_path: obje
         refused = judge(kiosk, meeting)
         assert refused is not None and refused.kind is Refusal.NOT_BOUND
         assert "baodao kiosk bind 旧终端" in refused.message
-        bind_kiosk(s, name="旧终端", body_id=1)
+        bind_kiosk(s, name="旧终端", body_id=1, scope=Scope.everything())
         assert judge(kiosk, meeting) is None
     engine.dispose()

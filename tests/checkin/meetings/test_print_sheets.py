@@ -13,6 +13,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.meetings import history, plots, reports, terms
 from models import Deputy
 from tests.checkin.meetings import township
@@ -68,7 +69,7 @@ def assert_boxed(ws: Worksheet, first_row: int, last_row: int, ncols: int) -> No
 
 
 def test_meeting_sheet_is_print_ready_and_grouped(session: Session, town: Township) -> None:
-    sheet = reports.build_sheet(session, town.meetings["1-2"], zone=ZONE)
+    sheet = reports.build_sheet(session, town.meetings["1-2"], zone=ZONE, scope=Scope.everything())
     ws = open_book(reports.sheet_xlsx(sheet)).active
     n = len(reports.HEADERS)
     assert_print_ready(ws, landscape=True, title_cols=n)

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.errors import Conflict, InvalidInput
 from checkin.meetings import service
@@ -42,11 +43,12 @@ def _meeting(session: Session, body: Body) -> Meeting:
         starts_at=START,
         window_opens_at=START - timedelta(hours=1),
         actor=CLERK,
+        scope=Scope.everything(),
     )
 
 
 def _id(session: Session, number: str) -> int:
-    return service.find_person(session, number).id
+    return service.find_person(session, number, scope=Scope.everything()).id
 
 
 def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session: Session) -> None:
@@ -56,7 +58,14 @@ def test_roster_defaults_to_seated_deputies_and_actions_move_the_counts(session:
     st = to_json(status(session, m.id))
     assert (st["expected"], st["present"], st["absent"], st["required"]) == (6, 0, 6, 4)
     g = _id(session, "G001")
-    service.add_to_roster(session, meeting=m, deputy_id=g, role=RosterRole.NONVOTING, actor=CLERK)
+    service.add_to_roster(
+        session,
+        meeting=m,
+        deputy_id=g,
+        role=RosterRole.NONVOTING,
+        actor=CLERK,
+        scope=Scope.everything(),
+    )
     for n in ("D000", "D001", "D002"):
         record_attendance(
             session,
@@ -129,7 +138,13 @@ def test_reasons_are_required_and_bad_moves_refused(session: Session) -> None:
         service.remove_from_roster(session, meeting=m, deputy_id=d, actor=CLERK)
     with pytest.raises(InvalidInput):
         service.create_meeting(
-            session, body_id=m.body_id, title="x", starts_at=START, rule="custom", actor=CLERK
+            session,
+            body_id=m.body_id,
+            title="x",
+            starts_at=START,
+            rule="custom",
+            actor=CLERK,
+            scope=Scope.everything(),
         )
 
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.errors import Conflict, InvalidInput, NotFound
 from checkin.meetings import service, terms
@@ -37,14 +38,27 @@ def test_chinese_numerals(n: int, text: str) -> None:
 
 
 def setup(session: Session) -> tuple[Body, Body, Body, int]:
-    congress = service.create_body(session, name="石桥镇人民代表大会", actor=CLERK)
+    congress = service.create_body(
+        session, name="石桥镇人民代表大会", actor=CLERK, scope=Scope.everything()
+    )
     presidium = service.create_body(
-        session, name="石桥镇人大主席团", kind=BodyKind.PRESIDIUM, actor=CLERK
+        session,
+        name="石桥镇人大主席团",
+        kind=BodyKind.PRESIDIUM,
+        actor=CLERK,
+        scope=Scope.everything(),
     )
     presidium.parent_id = congress.id
-    other = service.create_body(session, name="别的镇人民代表大会", actor=CLERK)
+    other = service.create_body(
+        session, name="别的镇人民代表大会", actor=CLERK, scope=Scope.everything()
+    )
     term = terms.create_term(
-        session, body_id=congress.id, number=18, starts_on=date(2025, 1, 1), actor=CLERK
+        session,
+        body_id=congress.id,
+        number=18,
+        starts_on=date(2025, 1, 1),
+        actor=CLERK,
+        scope=Scope.everything(),
     )
     cs = terms.create_session(
         session,
@@ -53,6 +67,7 @@ def setup(session: Session) -> tuple[Body, Body, Body, int]:
         starts_on=date(2025, 3, 10),
         ends_on=date(2025, 3, 11),
         actor=CLERK,
+        scope=Scope.everything(),
     )
     return congress, presidium, other, cs.id
 
@@ -64,6 +79,7 @@ def meeting(session: Session, body: Body, day: int = 10) -> Meeting:
         title="会议",
         starts_at=datetime(2025, 3, day, 1, tzinfo=UTC),
         actor=CLERK,
+        scope=Scope.everything(),
     )
 
 
@@ -77,6 +93,7 @@ def test_meetings_join_only_sessions_they_fit(session: Session) -> None:
         kind="presidium",
         zone="Asia/Shanghai",
         actor=CLERK,
+        scope=Scope.everything(),
     )
     assert (attached.congress_session_id, attached.kind) == (cs, MeetingKind.PRESIDIUM)
     foreign = meeting(session, other)
@@ -87,11 +104,17 @@ def test_meetings_join_only_sessions_they_fit(session: Session) -> None:
             meeting_id=foreign.id,
             zone="Asia/Shanghai",
             actor=CLERK,
+            scope=Scope.everything(),
         )
     late = meeting(session, congress, day=12)
     with pytest.raises(InvalidInput, match="不在第一次会议会期内"):
         terms.attach_meeting(
-            session, congress_session_id=cs, meeting_id=late.id, zone="Asia/Shanghai", actor=CLERK
+            session,
+            congress_session_id=cs,
+            meeting_id=late.id,
+            zone="Asia/Shanghai",
+            actor=CLERK,
+            scope=Scope.everything(),
         )
     plain = meeting(session, congress)
     with pytest.raises(InvalidInput, match="会议类型无效"):
@@ -102,12 +125,18 @@ def test_meetings_join_only_sessions_they_fit(session: Session) -> None:
             kind="picnic",
             zone="Asia/Shanghai",
             actor=CLERK,
+            scope=Scope.everything(),
         )
     assert (foreign.congress_session_id, late.congress_session_id) == (None, None)
     assert plain.congress_session_id is None and plain.kind is MeetingKind.PLENARY
     with pytest.raises(NotFound):
         terms.attach_meeting(
-            session, congress_session_id=999, meeting_id=plain.id, zone="UTC", actor=CLERK
+            session,
+            congress_session_id=999,
+            meeting_id=plain.id,
+            zone="UTC",
+            actor=CLERK,
+            scope=Scope.everything(),
         )
     terms.detach_meeting(session, meeting_id=m.id, actor=CLERK)
     with pytest.raises(Conflict):
@@ -121,11 +150,21 @@ def test_terms_and_sessions_refuse_bad_dates_and_bodies(session: Session) -> Non
     congress, presidium, _, _ = setup(session)
     with pytest.raises(InvalidInput, match="主席团没有届次"):
         terms.create_term(
-            session, body_id=presidium.id, number=1, starts_on=date(2025, 1, 1), actor=CLERK
+            session,
+            body_id=presidium.id,
+            number=1,
+            starts_on=date(2025, 1, 1),
+            actor=CLERK,
+            scope=Scope.everything(),
         )
     with pytest.raises(Conflict, match="重叠"):  # term 18 runs open-ended from 2025
         terms.create_term(
-            session, body_id=congress.id, number=19, starts_on=date(2030, 1, 1), actor=CLERK
+            session,
+            body_id=congress.id,
+            number=19,
+            starts_on=date(2030, 1, 1),
+            actor=CLERK,
+            scope=Scope.everything(),
         )
     old = terms.create_term(
         session,
@@ -134,6 +173,7 @@ def test_terms_and_sessions_refuse_bad_dates_and_bodies(session: Session) -> Non
         starts_on=date(2020, 1, 1),
         ends_on=date(2024, 12, 31),
         actor=CLERK,
+        scope=Scope.everything(),
     )
     assert terms.term_name(old) == "石桥镇第十七届人民代表大会"
     with pytest.raises(InvalidInput, match="会期须在第十七届任期内"):
@@ -144,10 +184,16 @@ def test_terms_and_sessions_refuse_bad_dates_and_bodies(session: Session) -> Non
             starts_on=date(2024, 12, 30),
             ends_on=date(2025, 1, 2),
             actor=CLERK,
+            scope=Scope.everything(),
         )
     with pytest.raises(InvalidInput, match="1 到 999"):
         terms.create_session(
-            session, term_id=old.id, number=0, starts_on=date(2021, 1, 1), actor=CLERK
+            session,
+            term_id=old.id,
+            number=0,
+            starts_on=date(2021, 1, 1),
+            actor=CLERK,
+            scope=Scope.everything(),
         )
     assert terms.sessions_of(session, old.id) == []
 
@@ -165,8 +211,20 @@ def test_mandates_are_consistent(session: Session) -> None:
     )
     assert d.delegation == "东片"
     with pytest.raises(InvalidInput, match="离任时间须晚于当选时间"):
-        retire(session, number="S1", actor=CLERK, at=datetime(2025, 5, 1, tzinfo=UTC))
-    retire(session, number="S1", actor=CLERK, at=datetime(2026, 1, 1, tzinfo=UTC))
+        retire(
+            session,
+            number="S1",
+            actor=CLERK,
+            at=datetime(2025, 5, 1, tzinfo=UTC),
+            scope=Scope.everything(),
+        )
+    retire(
+        session,
+        number="S1",
+        actor=CLERK,
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        scope=Scope.everything(),
+    )
     with pytest.raises(InvalidInput, match="当选时间须早于离任时间"):
         terms.update_mandate(
             session, deputy=d, elected_at=datetime(2026, 2, 1, tzinfo=UTC), actor=CLERK

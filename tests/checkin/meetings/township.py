@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from checkin.accounts.scope import Scope
 from checkin.audit import Actor
 from checkin.meetings import service, terms
 from checkin.meetings.attendance import record_attendance
@@ -140,7 +141,7 @@ def meeting_roster(session: Session, meeting: Meeting) -> list[Deputy]:
 
 def build(session: Session) -> Township:
     """The township term, every change through the services (the caller commits)."""
-    body = service.create_body(session, name=BODY, actor=CLERK)
+    body = service.create_body(session, name=BODY, actor=CLERK, scope=Scope.everything())
     for i in range(1, 43):
         _deputy(session, body, i)
     term = terms.create_term(
@@ -150,6 +151,7 @@ def build(session: Session) -> Township:
         starts_on=date(2025, 1, 1),
         ends_on=date(2029, 12, 31),
         actor=CLERK,
+        scope=Scope.everything(),
     )
     meetings: dict[str, int] = {}
     session_ids = []
@@ -164,6 +166,7 @@ def build(session: Session) -> Township:
             starts_on=day,
             ends_on=day + timedelta(days=1),
             actor=CLERK,
+            scope=Scope.everything(),
         )
         session_ids.append(cs.id)
         for p, hhmm in enumerate(times, start=1):
@@ -175,16 +178,22 @@ def build(session: Session) -> Township:
                 starts_at=start,
                 window_opens_at=start - timedelta(hours=1),
                 actor=CLERK,
+                scope=Scope.everything(),
             )
             terms.attach_meeting(
-                session, congress_session_id=cs.id, meeting_id=m.id, zone=ZONE, actor=CLERK
+                session,
+                congress_session_id=cs.id,
+                meeting_id=m.id,
+                zone=ZONE,
+                actor=CLERK,
+                scope=Scope.everything(),
             )
             meetings[f"{number}-{p}"] = m.id
         if number == 3:  # retired after the meetings were set up, effective 2025-12-31
-            retire(session, number=RETIRED, actor=CLERK, at=RETIRED_AT)
+            retire(session, number=RETIRED, actor=CLERK, at=RETIRED_AT, scope=Scope.everything())
         for p in range(1, len(times) + 1):
             key = f"{number}-{p}"
-            m = service.get_meeting(session, meetings[key])
+            m = service.get_meeting(session, meetings[key], scope=Scope.everything())
             _play(session, m, SCRIPT[key])
     session.flush()
     return Township(

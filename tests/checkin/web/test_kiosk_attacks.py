@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from starlette.testclient import WebSocketTestSession
 
+from checkin.accounts.scope import Scope
 from checkin.accounts.service import bind_kiosk, register_kiosk, revoke_kiosk
 from checkin.audit import Actor
 from checkin.faces import engine as fe
@@ -88,7 +89,8 @@ def site(settings: Settings, sqlite_engine: Engine, faces_dir: Path) -> Iterator
         meetings["other_body"] = meeting_with_roster(s, [hu], title="乙镇会议").id
         s.get(Meeting, meetings["other_body"]).body_id = other.id  # type: ignore[union-attr]
         tokens = {
-            name: register_kiosk(s, name=name, body_id=body)[1] for name in ("东门", "西门", "南门")
+            name: register_kiosk(s, name=name, body_id=body, scope=Scope.everything())[1]
+            for name in ("东门", "西门", "南门")
         }
         s.flush()
         # 东门 was online until 5 minutes ago; 西门 has been offline for 50 minutes.
@@ -232,7 +234,7 @@ def test_a_token_revoked_mid_connection_stops_the_next_frame(site: Site) -> None
         hello(ws, site.tokens["东门"], site.meetings["now"])
         [first] = send_until(ws, [frame(0, site.hu)])
         assert main_state(first) == "matching"
-        site.change(lambda s: revoke_kiosk(s, name="东门"))
+        site.change(lambda s: revoke_kiosk(s, name="东门", scope=Scope.everything()))
         ws.send_bytes(frame(1, site.hu))  # this frame would have checked him in
         info = closed(ws)
         assert (info.code, info.reason) == (4401, "bad or revoked kiosk token")
@@ -249,7 +251,7 @@ def test_a_revocation_while_the_frame_is_in_the_worker_still_bites(site: Site) -
         result = await analyze(job)
         frames += 1
         if frames == 2:  # after the per-frame check, before the check-in is written
-            site.change(lambda s: revoke_kiosk(s, name="东门"))
+            site.change(lambda s: revoke_kiosk(s, name="东门", scope=Scope.everything()))
         return result
 
     matcher.analyze = analyze_then_revoke
@@ -284,7 +286,10 @@ def test_a_kiosk_checks_in_only_at_its_own_bodys_meetings(site: Site) -> None:
         send_until(ws, [frame(0, site.hu)])
         site.change(
             lambda s: bind_kiosk(
-                s, name="西门", body_id=s.get(Meeting, site.meetings["other_body"]).body_id
+                s,
+                name="西门",
+                body_id=s.get(Meeting, site.meetings["other_body"]).body_id,
+                scope=Scope.everything(),
             )
         )
         ws.send_bytes(frame(1, site.hu))
@@ -346,7 +351,9 @@ def test_a_sheet_of_four_deputies_photos_checks_in_one(
             for i, (n, p) in enumerate(zip(names, photos, strict=True))
         ]
         meeting = meeting_with_roster(s, people).id
-        _, token = register_kiosk(s, name="东门", body_id=s.get(Meeting, meeting).body_id)  # type: ignore[union-attr, arg-type]
+        _, token = register_kiosk(
+            s, name="东门", body_id=s.get(Meeting, meeting).body_id, scope=Scope.everything()
+        )  # type: ignore[union-attr, arg-type]
     data = sheet(photos, largest=2)
     with TestClient(create_app(settings, engine=sqlite_engine)) as client:
         with client.websocket_connect("/ws/kiosk") as ws:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from checkin.accounts.scope import Scope
 from checkin.accounts.service import register_kiosk, revoke_kiosk
 from checkin.settings import Settings
 from checkin.web.app import create_app
@@ -60,9 +61,9 @@ def world(settings: Settings, sqlite_engine: Engine, faces_dir: Path) -> Iterato
         other = meeting_with_roster(s, [wen], title="主席团会议").id
         early = meeting_with_roster(s, [hu], title="明天的会", opens_in=timedelta(hours=20)).id
         body = s.get(Meeting, meeting).body_id  # type: ignore[union-attr]
-        kiosk, token = register_kiosk(s, name="东门", body_id=body)
-        _, revoked = register_kiosk(s, name="旧终端", body_id=body)
-        revoke_kiosk(s, name="旧终端")
+        kiosk, token = register_kiosk(s, name="东门", body_id=body, scope=Scope.everything())
+        _, revoked = register_kiosk(s, name="旧终端", body_id=body, scope=Scope.everything())
+        revoke_kiosk(s, name="旧终端", scope=Scope.everything())
         # Registered two hours ago and last seen then: offline ever since, as far as the
         # server knows (the buffered-frame test uploads frames from that outage).
         kiosk.created_at = kiosk.last_seen_at = datetime.now(UTC) - timedelta(hours=2)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from checkin.accounts.scope import Scope
 from checkin.accounts.service import create_user
 from checkin.audit import Actor
 from checkin.meetings import service
@@ -94,13 +95,14 @@ def test_a_change_committed_by_another_process_arrives_by_polling(
             title="会议",
             starts_at=datetime(2026, 12, 1, tzinfo=UTC),
             actor=Actor("t"),
+            scope=Scope.everything(),
         ).id
     with TestClient(create_app(settings, engine=sqlite_engine)) as client:
         h = login(client, "clerk")
         with client.websocket_connect(f"/ws/meetings/{mid}/live", headers=h) as ws:
             snap = ws.receive_json()
             with session_scope(factory) as s:  # like the CLI: committed, never published here
-                m = service.get_meeting(s, mid)
+                m = service.get_meeting(s, mid, scope=Scope.everything())
                 service.manual_checkin(s, meeting=m, deputy_id=1, reason="补签", actor=Actor("cli"))
             msg = ws.receive_json()
             assert msg["kind"] == "refresh" and msg["seq"] == snap["seq"] + 1

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from starlette.websockets import WebSocketDisconnect
 
+from checkin.accounts.scope import Scope
 from checkin.accounts.service import create_user
 from checkin.audit import Actor
 from checkin.meetings import service
@@ -31,7 +32,7 @@ def hub(settings: Settings, sqlite_engine: Engine) -> Iterator[tuple[TestClient,
         s.flush()
         starts = datetime(2026, 12, 1, tzinfo=UTC)
         mid = service.create_meeting(
-            s, body_id=1, title="会议", starts_at=starts, actor=Actor("t")
+            s, body_id=1, title="会议", starts_at=starts, actor=Actor("t"), scope=Scope.everything()
         ).id
     fast = settings.model_copy(
         update={
