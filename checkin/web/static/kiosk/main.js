@@ -335,6 +335,11 @@ class LiveKiosk {
   onResult(result) {
     const buffered = this.settle(result.frame_id);
     if (buffered) { this.uploaded += 1; this.showQueued(); }
+    else { // live frames answered, and those the server dropped as stale (0 when newest-only)
+      const body = document.body.dataset;
+      body.liveResults = String(Number(body.liveResults || 0) + 1);
+      body.dropped = String(Number(body.dropped || 0) + (result.dropped || 0));
+    }
     if (!buffered) { // the screen speaks to whoever stands there now, not to the past
       // A settled track's results carry no person: its name is remembered from before.
       for (const f of result.faces) if (f.person) this.trackNames.set(f.track_id, f.person.name);

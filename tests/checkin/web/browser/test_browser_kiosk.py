@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SCREENSHOTS = Path(__file__).resolve().parents[4] / "docs" / "screenshots"
 LANDSCAPE = {"width": 1280, "height": 800}
 PORTRAIT = {"width": 800, "height": 1280}
+INTRANET_NAME = "baodao.intranet.test"  # resolved to 127.0.0.1 by this test's Chromium
 
 
 def write_y4m(clip: Path, out: Path, *, every: int = 2) -> Path:
@@ -74,6 +75,7 @@ def camera_browser(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
         "--autoplay-policy=no-user-gesture-required",
+        f"--host-resolver-rules=MAP {INTRANET_NAME} 127.0.0.1",
     ]
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=args)
@@ -233,9 +235,43 @@ def test_a_tablet_pairs_picks_the_meeting_and_checks_the_deputy_in(
         wait_for_box(kiosk, 5_000)
         shoot(kiosk, "kiosk-live-800x1280.png")
         assert len(hall.rows()) == 1
-        # newest frame only: never more than one live frame waited for its result
+        # newest frame only: one live frame in flight at a time, so the server never had a
+        # stale one to drop
+        body = kiosk.locator("body")
+        live_results = int(body.get_attribute("data-live-results") or 0)
+        assert live_results >= 10 and body.get_attribute("data-dropped") == "0"
+
+        # leaving needs the PIN; none is set (BAODAO_KIOSK_EXIT_PIN), so the kiosk's token
+        kiosk.click("#exit")
+        kiosk.fill("#exit-pin", "0000")
+        kiosk.click("#exit-ok")
+        expect(kiosk.locator("#exit-error")).to_have_text("密码不正确")
+        expect(kiosk.locator("#view-live")).to_be_visible()
+        kiosk.fill("#exit-pin", hall.token)
+        kiosk.click("#exit-ok")
+        expect(kiosk.locator("#view-meetings")).to_be_visible()
+        expect(kiosk.locator("#net")).to_be_hidden()
         context.close()
     assert problems == []
+
+
+def test_over_plain_http_the_page_says_why_there_is_no_camera(
+    camera_browser: Any, tmp_path: Path
+) -> None:
+    env = baodao_env(tmp_path / "var")
+    baodao(["db", "upgrade"], env)
+    with Server(env) as server:
+        page = camera_browser.new_page(viewport=LANDSCAPE)
+        # a tablet on the intranet: http://<server address>/kiosk is not a secure context
+        # (127.0.0.1 would be: browsers trust loopback)
+        page.goto(f"http://{INTRANET_NAME}:{server.port}/kiosk#pair=bk_x")
+        expect(page.locator("#view-insecure")).to_be_visible()
+        expect(page.locator("#view-insecure h1")).to_have_text("无法使用摄像头：不是安全连接")
+        expect(page.locator("#insecure-url")).to_have_text(
+            f"https://{INTRANET_NAME}:{server.port}/kiosk"
+        )
+        assert page.evaluate("window.isSecureContext") is False
+        page.close()
 
 
 def test_a_ten_second_outage_is_buffered_and_uploaded_once_after_a_reload(
