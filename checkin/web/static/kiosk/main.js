@@ -199,7 +199,12 @@ class LiveKiosk {
     this.running = true;
     $("meeting-title").textContent = this.meeting.title;
     this.setNet("connecting");
-    await this.queue.open();
+    try {
+      await this.queue.open();
+    } catch (err) { // no IndexedDB (a private window): offline frames live in memory only
+      console.warn("IndexedDB unavailable, offline frames kept in memory", err);
+      this.queue.memoryOnly();
+    }
     this.showQueued();
     try {
       this.stream = await navigator.mediaDevices.getUserMedia({
@@ -224,8 +229,9 @@ class LiveKiosk {
 
   stop() {
     this.running = false;
-    for (const t of this.timers) { clearInterval(t); clearTimeout(t); }
+    for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    clearTimeout(this.reconnectTimer);
     if (this.ws) { const ws = this.ws; this.ws = null; ws.onclose = null; ws.close(1000, "kiosk exit"); }
     this.online = false;
     this.stopStream();
@@ -268,8 +274,8 @@ class LiveKiosk {
     if (this.ws === ws) this.ws = null;
     this.wentOffline(why);
     if (!this.running) return;
-    const delay = this.backoff.next() * 1000;
-    this.timers.push(setTimeout(() => this.connect(), delay));
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), this.backoff.next() * 1000);
   }
 
   wentOffline() {

@@ -36,6 +36,7 @@ export class FrameQueue {
     this.meetingId = meetingId;
     this.maxItems = maxItems;
     this.db = null;
+    this.memory = null;
     this.ids = [];
   }
 
@@ -54,12 +55,24 @@ export class FrameQueue {
 
   get length() { return this.ids.length; }
 
+  // Without IndexedDB: the same queue in memory (lost on reload, bounded the same way).
+  memoryOnly() {
+    this.db = null;
+    this.memory = new Map();
+    this.ids = [];
+  }
+
   // Store a frame; returns the ids dropped to stay within maxItems (the oldest).
   async put(frame) {
     const dropped = [];
     while (this.ids.length >= this.maxItems) dropped.push(this.ids.shift());
     this.ids.push(frame.frame_id);
     this.ids.sort((a, b) => a - b);
+    if (this.memory) {
+      for (const id of dropped) this.memory.delete(id);
+      this.memory.set(frame.frame_id, { ...frame, meeting_id: this.meetingId });
+      return dropped;
+    }
     const tx = this.db.transaction("frames", "readwrite");
     const store = tx.objectStore("frames");
     for (const id of dropped) store.delete(id);
@@ -69,6 +82,7 @@ export class FrameQueue {
   }
 
   async load(frameId) {
+    if (this.memory) return this.memory.get(frameId) || null;
     const tx = this.db.transaction("frames", "readonly");
     return (await request(tx.objectStore("frames").get(frameId))) || null;
   }
@@ -78,6 +92,7 @@ export class FrameQueue {
     const i = this.ids.indexOf(frameId);
     if (i < 0) return false;
     this.ids.splice(i, 1);
+    if (this.memory) return this.memory.delete(frameId);
     const tx = this.db.transaction("frames", "readwrite");
     tx.objectStore("frames").delete(frameId);
     return true;
