@@ -188,18 +188,23 @@ class TlsServer(Server):
                 env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}: {self.log.read_text()}")
-            try:
-                r = httpx.get(self.url + "/healthz", verify=trusting(self.cert), timeout=1)
-                if r.is_success:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"server did not start: {self.log.read_text()}")
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"server exited {self.proc.returncode}: {self.log.read_text()}"
+                    )
+                try:
+                    r = httpx.get(self.url + "/healthz", verify=trusting(self.cert), timeout=1)
+                    if r.is_success:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            raise RuntimeError(f"server did not start: {self.log.read_text()}")
+        except BaseException:
+            self.stop(kill=True)  # never leave a server behind
+            raise
 
 
 @pytest.mark.slow
