@@ -22,7 +22,7 @@ const CONFIG = {
   backoffCap: 30,
   pingEveryMs: 10000,
   silentMs: 25000,        // no message from the server for this long: the socket is dead
-  marksMs: 1000,          // face boxes of a result stay this long
+  marksMs: 1500,          // face boxes of a result stay this long (or until the next result)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -181,7 +181,6 @@ class LiveKiosk {
     this.lastLiveSent = -Infinity;
     this.lastHeard = 0;
     this.seenCheckins = new Set();
-    this.trackNames = new Map();    // track id → the name a result gave it
     this.uploaded = 0;
     this.message = null;
     this.messageUntil = 0;
@@ -347,13 +346,10 @@ class LiveKiosk {
       body.dropped = String(Number(body.dropped || 0) + (result.dropped || 0));
     }
     if (!buffered) { // the screen speaks to whoever stands there now, not to the past
-      // A settled track's results carry no person: its name is remembered from before.
-      for (const f of result.faces) if (f.person) this.trackNames.set(f.track_id, f.person.name);
-      if (this.trackNames.size > 200) this.trackNames.clear();
+      // Names only where the result gives one (a settled track's results carry none): the
+      // page never guesses who a box is.
       this.marks = result.faces.map((f) => ({
-        box: f.box,
-        tone: FACE_TONE[f.state] || "info",
-        name: f.state === "confirmed" || f.state === "already" ? this.trackNames.get(f.track_id) || "" : "",
+        box: f.box, tone: FACE_TONE[f.state] || "info", name: f.person ? f.person.name : "",
       }));
       this.marksAt = performance.now();
       this.say(pickMessage(result.faces));
@@ -524,7 +520,7 @@ function drawMarks(canvas, video, [fw, fh], marks) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, cw, ch);
   const vw = video.videoWidth, vh = video.videoHeight;
-  if (!vw || !vh || !marks.length) { canvas.dataset.boxes = "0"; return; }
+  if (!vw || !vh || !marks.length) { canvas.dataset.boxes = canvas.dataset.named = "0"; return; }
   const fit = getComputedStyle(video).objectFit === "contain" ? Math.min : Math.max;
   const scale = fit(cw / vw, ch / vh) * (vw / fw);
   const ox = (cw - fw * scale) / 2, oy = (ch - fh * scale) / 2;
@@ -538,6 +534,7 @@ function drawMarks(canvas, video, [fw, fh], marks) {
     if (name) ctx.fillText(name, x, y > ch * 0.15 ? y - 10 : y + h + ctx.lineWidth + parseInt(ctx.font.split(" ")[1], 10));
   }
   canvas.dataset.boxes = String(marks.length);
+  canvas.dataset.named = String(marks.filter((m) => m.name).length);
 }
 
 function cameraHelp(err) {
