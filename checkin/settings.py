@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
@@ -227,6 +228,11 @@ class Settings(BaseSettings):
     hello_timeout_s: float = Field(
         10.0, ge=0.1, le=300.0, description="Seconds a kiosk has to send hello after connecting"
     )
+    kiosk_exit_pin: SecretStr | None = Field(
+        None,
+        description="PIN (4-12 digits) that leaves the browser kiosk page (/kiosk); unset: "
+        "the page asks for the kiosk's own token instead",
+    )
     gallery_check_s: float = Field(
         2.0, ge=0.0, le=600.0, description="How often a meeting's gallery is checked for changes"
     )
@@ -260,6 +266,13 @@ class Settings(BaseSettings):
             if key not in self.model_fields_set:
                 self.__dict__[key] = value
         return self
+
+    @field_validator("kiosk_exit_pin")
+    @classmethod
+    def _pin(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not re.fullmatch(r"[0-9]{4,12}", v.get_secret_value()):
+            raise ValueError("must be 4 to 12 digits")
+        return v
 
     @field_validator("secret_key")
     @classmethod

@@ -20,7 +20,7 @@ from checkin.cli.meetings import body_app, meeting_app, report_app
 from checkin.cli.secret import secret_app
 from checkin.cli.terms import deputy_mandate, report_deputy, report_term, session_app, term_app
 from checkin.cli.users import user_app
-from checkin.errors import BaodaoError
+from checkin.errors import BaodaoError, ConfigError
 from checkin.runtime import open_runtime
 from kiosk_client.cli import run as kiosk_run
 from models.db import session_scope
@@ -57,8 +57,12 @@ app.command("calibrate")(calibrate)
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     port: int = typer.Option(8000, help="Port to listen on"),
+    ssl_certfile: Path | None = typer.Option(
+        None, help="Serve HTTPS with this certificate (PEM, chain after it): docs/deploy-https.md"
+    ),
+    ssl_keyfile: Path | None = typer.Option(None, help="The certificate's private key (PEM)"),
 ) -> None:
-    """Start the service (migrates the database first)."""
+    """Start the service (migrates the database first); HTTPS with a certificate and key."""
     import uvicorn
 
     from checkin.accounts.service import ensure_admin
@@ -67,6 +71,7 @@ def serve(
     from checkin.web.app import create_app
     from enrollment.service import missing_templates
 
+    check_tls(ssl_certfile, ssl_keyfile)  # before anything else: a bad pair is one line
     rt = open_runtime()
     setup_logging(rt.settings.log_level)
     model = rt.settings.face_model
@@ -89,7 +94,34 @@ def serve(
             f"password is in {path} (mode 0600) and must be changed at the first login."
         )
     application = create_app(rt.settings, engine=rt.engine, warm_matcher=True)
-    uvicorn.run(application, host=host, port=port, log_config=None, ws="websockets-sansio")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        ws="websockets-sansio",
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+    )
+
+
+def check_tls(certfile: Path | None, keyfile: Path | None) -> None:
+    """Both files or neither; they must load as a certificate and its key (ConfigError)."""
+    import ssl
+
+    if certfile is None and keyfile is None:
+        return
+    if certfile is None or keyfile is None:
+        raise ConfigError("--ssl-certfile and --ssl-keyfile go together (HTTPS needs both)")
+    for path in (certfile, keyfile):
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"{certfile} / {keyfile}: not a certificate and its private key ({exc})"
+        ) from None
 
 
 FIRST_PASSWORD_FILE = "admin-initial-password.txt"

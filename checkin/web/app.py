@@ -16,7 +16,7 @@ from checkin.meetings.events import EventBus
 from checkin.recognition.workers import MatchService
 from checkin.settings import Settings
 from checkin.web import console, errors, imports, kiosk_socket, live, pages
-from checkin.web.api import accounts, deputies, meetings, terms
+from checkin.web.api import accounts, deputies, kiosk, meetings, terms
 from checkin.web.errors import error_body
 from checkin.web.gate import Gate
 from models.db import (
@@ -97,6 +97,7 @@ def create_app(
         return JSONResponse({"status": "ready", "revision": current})
 
     app.include_router(accounts.router)
+    app.include_router(kiosk.router)
     app.include_router(deputies.router)
     app.include_router(meetings.router)
     app.include_router(terms.router)

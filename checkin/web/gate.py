@@ -5,7 +5,8 @@ check in a dependency comes too late: a 400 MB JSON body without credentials wou
 parsed first. `Gate` is a pure ASGI middleware that answers at once, from the headers:
 - 413 when `Content-Length` is over the route's limit; a body without one (chunked) is
   counted as it arrives and cut off at the limit;
-- 401 on `/api` without a valid session (cookie or bearer), and 403
+- 401 on `/api` without a valid session (cookie or bearer; the kiosk's own routes check
+  its kiosk token themselves), and 403
   `password_change_required` while the account must change its password;
 - 403 `csrf_failed` for a cookie-authenticated write without the page's `X-CSRF-Token`, or
   from a foreign `Origin`/`Referer` (bearer requests are not affected: browsers never add
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from checkin.accounts.service import user_for_token
 from checkin.settings import Settings
 from checkin.web.api.deputies import MAX_PHOTOS_PER_UPLOAD
+from checkin.web.api.kiosk import KIOSK_ROUTES
 from checkin.web.deps import CSRF_HEADER, SESSION_COOKIE, bearer
 
 logger = logging.getLogger(__name__)
@@ -158,7 +160,12 @@ class Gate:
                 return _too_large(limit)
         token = bearer(headers)
         session_cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE) or None
-        if path.startswith("/api/") and (method, path) not in PUBLIC_API:
+        # KIOSK_ROUTES authenticate the kiosk token themselves (a bearer, no staff session).
+        if (
+            path.startswith("/api/")
+            and (method, path) not in PUBLIC_API
+            and (method, path) not in KIOSK_ROUTES
+        ):
             user = await anyio.to_thread.run_sync(_lookup, state, token or session_cookie)
             if user is None:
                 return _error(401, "unauthorized", "请先登录 (login required)")

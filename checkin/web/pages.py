@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -431,6 +437,38 @@ def deputy_record_page(request: Request, number: str, term_id: str = "") -> Resp
         except BaodaoError as exc:
             return _error_page(exc)
     return _page(request, "deputy_record.html", {"record": record})
+
+
+KIOSK_DIR = HERE / "static" / "kiosk"
+
+
+def _kiosk_csp(request: Request) -> str:
+    host = request.headers.get("host", "")
+    sockets = f" ws://{host} wss://{host}" if re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", host) else ""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        f"media-src 'self' blob: mediastream:; worker-src 'self'; connect-src 'self'{sockets}; "
+        "frame-ancestors 'none'"
+    )
+
+
+@router.get("/kiosk")
+def kiosk_page(request: Request) -> Response:
+    """The browser kiosk: no staff login; it pairs with a kiosk token (static, cacheable by
+    its service worker for a reload during an outage)."""
+    page = FileResponse(KIOSK_DIR / "index.html", media_type="text/html; charset=utf-8")
+    page.headers["Cache-Control"] = "no-cache"
+    page.headers["Content-Security-Policy"] = _kiosk_csp(request)
+    page.headers["Referrer-Policy"] = "no-referrer"
+    return page
+
+
+@router.get("/kiosk-sw.js")
+def kiosk_service_worker() -> Response:
+    """The kiosk's service worker, served from the root so it may control /kiosk."""
+    worker = FileResponse(KIOSK_DIR / "sw.js", media_type="text/javascript; charset=utf-8")
+    worker.headers["Cache-Control"] = "no-cache"
+    return worker
 
 
 def mount(app: FastAPI) -> None:
