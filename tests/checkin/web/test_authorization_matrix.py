@@ -64,7 +64,8 @@ CALLERS: dict[str, tuple[str, Role | None, str | None]] = {
 class Row:
     """One route's documented behaviour.
 
-    role: None (public), "any" (any staff login), "staff" (admin or secretariat), "admin".
+    role: None (public), "any" (any staff login), "staff" (admin or secretariat), "admin",
+        "kiosk" (a kiosk token only).
     owned: the request concerns one township's resource (else a list of the caller's scope).
     ok: the success status when allowed (and in scope).
     body: the request for owner "A"/"B" → keyword arguments of `client.request`.
@@ -241,6 +242,9 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/deputies/{number}/record"): Row("staff", True, page=True),
     ("WS", "/ws/meetings/{meeting_id}/live"): Row("staff", True),
     ("WS", "/ws/kiosk"): Row("kiosk", True),
+    ("GET", "/kiosk"): Row(None, False, page=True),  # the browser kiosk: pairs with a token
+    ("GET", "/kiosk-sw.js"): Row(None, False),
+    ("GET", "/api/kiosk/meetings"): Row("kiosk", False),  # its own body's meetings only
 }
 
 
@@ -437,6 +441,8 @@ def test_every_route_is_in_the_matrix(matrix: tuple[TestClient, World, Any]) -> 
 def expected(row: Row, caller: str, owner: str) -> int:
     """The documented status of `caller` on `row` for a resource of `owner`."""
     kind, role, home = CALLERS[caller]
+    if row.role == "kiosk":  # a kiosk token, never a staff login
+        return row.ok if kind == "kiosk" else 401
     if kind != "staff":
         return 303 if row.page else 401
     if row.role == "admin" and role is not Role.ADMIN:
@@ -483,7 +489,7 @@ def test_route_answers_every_caller_as_documented(
                 if not location.startswith("/login"):
                     wrong.append(f"{caller} on {owner}: redirected to {location!r}")
             home = CALLERS[caller][2]
-            if home is not None and CALLERS[caller][0] == "staff":
+            if home is not None:  # a township's staff or kiosk
                 other = MARK["B" if home == "A" else "A"]
                 if other in r.content.decode("utf-8", "replace"):
                     wrong.append(f"{caller} on {owner}: the answer names the other township")
