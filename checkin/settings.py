@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.db import PoolSize
+
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "baodao", ""}
 
 FaceModelName = Literal["sface", "dlib"]
@@ -57,6 +59,24 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None, description="redis://… to fan live status out across several serve processes"
+    )
+    redis_prefix: str = Field(
+        "baodao",
+        pattern=r"^[A-Za-z0-9_.:-]{1,60}$",
+        description="Prefix of the Redis channel (<prefix>:meeting-changed): services sharing "
+        "one Redis keep apart with different prefixes",
+    )
+    db_pool_size: int = Field(
+        10, ge=1, le=200, description="Database connections kept open per serve process"
+    )
+    db_max_overflow: int = Field(
+        20, ge=0, le=500, description="Extra connections a burst may open beyond db_pool_size"
+    )
+    db_pool_timeout: float = Field(
+        5.0,
+        ge=0.1,
+        le=60.0,
+        description="Seconds a request waits for a free connection before it is answered 503",
     )
     log_level: str = Field("INFO", description="Python logging level")
     face_model: FaceModelName = Field(
@@ -319,3 +339,8 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(key)
         return key
+
+
+def db_pool(settings: Settings) -> PoolSize:
+    """The connection pool the settings ask for."""
+    return PoolSize(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout)

@@ -200,6 +200,27 @@ def _brief(v: LineView) -> PersonBrief:
     return PersonBrief(v.deputy_id, v.number, v.name, v.unit)
 
 
+def meeting_facts(meeting: Meeting, zone: ZoneInfo) -> MeetingFacts:
+    """The meeting's facts as the pages show them (local times, the window now)."""
+    return MeetingFacts(
+        id=meeting.id,
+        title=meeting.title,
+        body=meeting.body.name,
+        starts_at=_local(meeting.starts_at, zone),
+        window_opens_at=_local(meeting.window_opens_at, zone),
+        window_closes_at=_local(meeting.window_closes_at, zone),
+        state=meeting.state.value,
+        window=window_state(meeting, utcnow()),
+    )
+
+
+def arrival(v: LineView) -> Arrival:
+    """A checked-in line as the big screen's latest arrivals show it."""
+    return Arrival(
+        **vars(_brief(v)), role_label=v.role_label, time=v.time, method=v.method, late=v.late
+    )
+
+
 def status(
     session: Session, meeting_id: int, *, zone: ZoneInfo | str = "Asia/Shanghai"
 ) -> MeetingStatus:
@@ -235,29 +256,11 @@ def status(
     staff = [ln for ln in lines if ln.entry.role is RosterRole.STAFF]
     return MeetingStatus(
         **vars(counts),
-        meeting=MeetingFacts(
-            id=meeting.id,
-            title=meeting.title,
-            body=meeting.body.name,
-            starts_at=_local(meeting.starts_at, zone),
-            window_opens_at=_local(meeting.window_opens_at, zone),
-            window_closes_at=_local(meeting.window_closes_at, zone),
-            state=meeting.state.value,
-            window=window_state(meeting, utcnow()),
-        ),
+        meeting=meeting_facts(meeting, zone),
         rule_label=rule.label,
         staff_expected=len(staff),
         staff_present=sum(ln.attendance is not None for ln in staff),
-        latest_arrivals=[
-            Arrival(
-                **vars(_brief(v := views[ln.person.id])),
-                role_label=v.role_label,
-                time=v.time,
-                method=v.method,
-                late=v.late,
-            )
-            for ln in arrived[:LATEST_ARRIVALS]
-        ],
+        latest_arrivals=[arrival(views[ln.person.id]) for ln in arrived[:LATEST_ARRIVALS]],
         not_arrived=[_brief(views[ln.person.id]) for ln in lines if ln.state == "absent"],
         departed=[
             _brief(views[ln.person.id])
