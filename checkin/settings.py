@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         description="Other origins (scheme://host[:port], comma-separated) whose pages may use "
         "the session cookie and the WebSockets; the server's own origin is always allowed",
     )
+    live_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host:port of every serve process (comma-separated): the live pages try "
+        "them in turn when theirs goes away; empty: the page's own host (a reverse proxy)",
+    )
     login_max_failures: int = Field(
         5, ge=1, le=100, description="Wrong passwords in a row before an account is locked"
     )
@@ -270,6 +275,13 @@ class Settings(BaseSettings):
             v.get_secret_value().lower() in PLACEHOLDER_SECRETS or len(v.get_secret_value()) < 16
         ):
             raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
+        return v
+
+    @field_validator("live_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [h.strip() for h in v.split(",") if h.strip()]
         return v
 
     @field_validator("allowed_origins", mode="before")

@@ -125,6 +125,7 @@ def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
             "meeting_id": meeting_id,
             "status": st,
             "heartbeat_ms": int(settings.live_heartbeat_seconds * 1000),
+            "live_hosts": ",".join(settings.live_hosts),
         },
     )
 
