@@ -195,6 +195,13 @@ class Settings(BaseSettings):
         description="Dashboards slower than this to take a message are dropped",
     )
     workers: int = Field(0, ge=0, le=64, description="Face worker processes; 0 means one per core")
+    face_worker_nice: int = Field(
+        5,
+        ge=0,
+        le=19,
+        description="How much lower the face workers' CPU priority is than serve's (Unix nice): "
+        "live pushes and replies first on a busy machine",
+    )
     track_min_iou: float = Field(
         0.3, ge=0.05, le=0.95, description="Box overlap (IoU) that continues a face track"
     )

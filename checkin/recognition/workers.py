@@ -31,6 +31,19 @@ def warm_worker(model: str) -> int:
     return 0
 
 
+def start_worker(model: str, niceness: int) -> None:
+    """Pool initializer: lower the worker's CPU priority, then load the face model.
+
+    Face work tolerates a few milliseconds of wait; the serve process's event loop (live
+    pushes, REST replies, kiosk sockets) does not, so on a busy machine it goes first."""
+    if niceness > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(niceness)
+        except OSError:
+            logger.warning("could not lower the face worker's priority")
+    warm_worker(model)
+
+
 class MatchService:
     """The face worker pool and the per-meeting gallery cache, shared by every kiosk."""
 
@@ -50,7 +63,9 @@ class MatchService:
         if self._pool is None:
             # Workers die with this process, even on SIGKILL (checkin.lifeline).
             self._pool = process_pool(
-                self.workers, initializer=warm_worker, initargs=(self.settings.face_model,)
+                self.workers,
+                initializer=start_worker,
+                initargs=(self.settings.face_model, self.settings.face_worker_nice),
             )
         return self._pool
 

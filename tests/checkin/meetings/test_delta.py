@@ -78,7 +78,7 @@ def test_every_change_as_a_delta_adds_up_to_the_fresh_status(engine: Engine) -> 
         step(
             f"D{i:03}",
             lambda s, m, pid, i=i: service.manual_checkin(
-                s, meeting=m, deputy_id=pid, reason="补签", actor=CLERK, at=at + timedelta(i)
+                s, meeting=m, deputy_id=pid, reason="补签", actor=CLERK, at=at + timedelta(seconds=i)
             ),
         )
     step(
@@ -110,8 +110,20 @@ def test_every_change_as_a_delta_adds_up_to_the_fresh_status(engine: Engine) -> 
         "D019",
         lambda s, m, pid: service.remove_from_roster(s, meeting=m, deputy_id=pid, actor=CLERK),
     )
+    step("R001", lambda s, m, pid: service.add_to_roster(s, meeting=m, deputy_id=pid, actor=CLERK))
+    for number in ("D016", "G001", "S001", "R001"):  # late, 列席, staff, retired
+        step(
+            number,
+            lambda s, m, pid: service.manual_checkin(
+                s, meeting=m, deputy_id=pid, reason="补签", actor=CLERK,
+                at=START + timedelta(minutes=10),
+            ),
+        )  # fmt: skip
+    step("G001", lambda s, m, pid: service.mark_departure(s, meeting=m, deputy_id=pid, actor=CLERK))
     step(None, lambda s, m, pid: service.close_window(s, meeting=m, actor=CLERK))  # fmt: skip
-    assert shown["present"] == 12 and shown["on_leave"] == 1 and shown["left_early"] == 1
+    assert shown["present"] == 13 and shown["on_leave"] == 1 and shown["left_early"] == 1
+    assert shown["late"] == 1 and shown["nonvoting_expected"] == 1
+    assert shown["nonvoting_present"] == 0 and shown["staff_present"] == 1
     assert shown["meeting"]["window"] == "closed"
 
 
