@@ -78,7 +78,7 @@ def test_every_change_as_a_delta_adds_up_to_the_fresh_status(engine: Engine) -> 
         step(
             f"D{i:03}",
             lambda s, m, pid, i=i: service.manual_checkin(
-                s, meeting=m, deputy_id=pid, reason="补签", actor=CLERK, at=at + timedelta(seconds=i)
+                s, meeting=m, deputy_id=pid, reason="补签", actor=CLERK, at=at + timedelta(0, i)
             ),
         )
     step(
