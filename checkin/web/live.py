@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
@@ -54,7 +55,7 @@ from checkin.meetings.delta import (
 )
 from checkin.meetings.events import Event, MeetingChanged, meeting_event
 from checkin.meetings.service import get_meeting
-from checkin.meetings.status import MeetingStatus, to_json
+from checkin.meetings.status import MeetingStatus, meeting_facts, to_json
 from checkin.meetings.status import status as read_status
 from checkin.settings import Settings
 from checkin.web.deps import SESSION_COOKIE, bearer
@@ -169,6 +170,7 @@ class LiveHub:
         self._sessions = sessions
         self._settings = settings
         self._status_fn = status or (lambda s, mid: read_status(s, mid, zone=settings.timezone))
+        self._zone = ZoneInfo(settings.timezone)
         self._meetings: dict[int, _Meeting] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -372,17 +374,43 @@ class LiveHub:
         self._replace(m, mark, model)
         self._send(m, "status", kind, committed_at, model)
 
+    def _read_quick(self, meeting_id: int) -> tuple[int, Json]:
+        """The audit mark and the meeting's facts: two small reads, whatever the roster."""
+        with self._sessions() as session:
+            consistent_reads(session)
+            mark = audit_mark(session, meeting_id)
+            facts = meeting_facts(get_meeting(session, meeting_id), self._zone)
+            return mark, dict(vars(facts))
+
     async def _poll_one(self, meeting_id: int, m: _Meeting) -> None:
+        """Re-read the meeting when something the deltas did not say may have changed: a
+        change no delta reached this process with (the mark moved on and stays ahead), or the
+        window opening or closing by the clock. The check itself is two small reads, so it
+        never holds the event loop's interpreter long (a whole read of 1,300 rows would)."""
+        try:
+            mark, facts = await asyncio.to_thread(self._read_quick, meeting_id)
+        except Exception:
+            logger.exception("meeting %s could not be checked", meeting_id)
+            return
+        if m.model is None or mark < m.mark:
+            return
+        same_facts = facts == m.model["meeting"]
+        if mark == m.mark and same_facts:
+            m.strikes = 0
+            return
+        if same_facts and m.strikes == 0:  # deltas may be on their way: look again next time
+            m.strikes = 1
+            return
         try:
             mark, fresh = await asyncio.to_thread(self._read_whole, meeting_id)
         except Exception:
             logger.exception("status of meeting %s could not be read", meeting_id)
             return
-        if m.model is None or fresh == m.model or mark < m.mark:
-            m.strikes = 0
+        if m.model is None or mark < m.mark:
             return
-        if mark > m.mark and m.strikes == 0:  # deltas may be on their way: look again next time
-            m.strikes = 1
+        if fresh == m.model:
+            m.mark = mark
+            m.strikes = 0
             return
         self._replace(m, mark, fresh)
         self._send(m, "status", "refresh", None, fresh)
