@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from checkin import audit
@@ -144,15 +145,28 @@ def _done(request: Request, session: Session, event: MeetingChanged) -> MeetingS
 
     With `?reply=delta` the answer is the change's delta (`meetings.delta`: the counts, the
     facts, the latest arrivals and the person's line) instead of the whole status: read once,
-    it is also what the live hub sends on, so a burst of changes costs one small read each."""
+    it is also what the live hub sends on, so a burst of changes costs one small read each.
+
+    Every commit is answered: if the read after it cannot get a database connection in time,
+    the answer is 200 `{kind, meeting_id, deputy_id, committed: true}` (the change is saved;
+    the screens still get it), never an error that would make the clerk do it twice."""
     session.commit()
     committed_at = time.time()
-    if request.query_params.get("reply") != "delta":
-        request.app.state.events.publish(event)
-        return _status(request, session, event.meeting_id)
-    zone = request.app.state.settings.timezone
-    delta = change_delta(session, event.meeting_id, event.deputy_id, zone=zone)
-    session.commit()  # end the read
+    delta = None
+    try:
+        if request.query_params.get("reply") != "delta":
+            request.app.state.events.publish(event)
+            return _status(request, session, event.meeting_id)
+        zone = request.app.state.settings.timezone
+        delta = change_delta(session, event.meeting_id, event.deputy_id, zone=zone)
+        session.commit()  # end the read
+    except PoolTimeout:
+        session.rollback()
+        if delta is None and request.query_params.get("reply") == "delta":
+            request.app.state.events.publish(event)
+        saved = {"kind": event.kind, "meeting_id": event.meeting_id}
+        reply = JSONResponse({**saved, "deputy_id": event.deputy_id, "committed": True})
+        return cast(MeetingStatus, reply)
     request.app.state.events.publish(
         dataclasses.replace(event, delta=delta, committed_at=committed_at)
     )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from checkin.accounts.service import create_user
 from checkin.meetings.delta import apply_delta
 from checkin.settings import Settings
+from checkin.web.api import meetings as meetings_api
 from checkin.web.app import create_app
 from models import Body, Deputy, Role
 from models.db import PoolSize, make_engine, make_session_factory, session_scope
@@ -131,3 +134,29 @@ def test_no_free_database_connection_is_a_quick_503_not_a_stall(
         assert r.status_code == 503 and r.json()["error"] == "busy"
         assert r.headers["retry-after"] == "1" and took < 3
         assert client.get("/api/meetings", headers=h).status_code == 200  # free again
+
+
+def test_a_commit_is_answered_even_when_the_read_after_it_finds_no_connection(
+    app_client: TestClient, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _people(sqlite_engine, 3)
+    h = login(app_client, "clerk")
+    mid = _meeting(app_client, h)
+
+    def busy(*_: object, **__: object) -> None:
+        raise PoolTimeout("QueuePool limit reached")
+
+    monkeypatch.setattr(meetings_api, "status", busy)
+    monkeypatch.setattr(meetings_api, "change_delta", busy)
+    for reply in ("", "?reply=delta"):
+        number = "C0000" if not reply else "C0001"
+        r = app_client.post(
+            f"/api/meetings/{mid}/checkin{reply}",
+            json={"number": number, "reason": "补签"},
+            headers=h,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["committed"] is True and r.json()["kind"] == "checkin"
+    monkeypatch.undo()
+    st = app_client.get(f"/api/meetings/{mid}/status", headers=h).json()
+    assert st["present"] == 2  # both saved, both answered
