@@ -32,16 +32,16 @@ def warm_worker(model: str) -> int:
 
 
 def start_worker(model: str, niceness: int) -> None:
-    """Pool initializer: lower the worker's CPU priority, then load the face model.
+    """Pool initializer: load the face model, then lower the worker's CPU priority.
 
     Face work tolerates a few milliseconds of wait; the serve process's event loop (live
     pushes, REST replies, kiosk sockets) does not, so on a busy machine it goes first."""
+    warm_worker(model)  # first, at full priority: serve is not ready until it is done
     if niceness > 0 and hasattr(os, "nice"):
         try:
             os.nice(niceness)
         except OSError:
             logger.warning("could not lower the face worker's priority")
-    warm_worker(model)
 
 
 class MatchService:
