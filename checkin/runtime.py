@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from checkin import stored_settings
 from checkin.errors import ConfigError
 from checkin.keys import template_cipher
-from checkin.settings import Settings
+from checkin.settings import Settings, db_pool
 from models import ConfigValue
 from models.crypto import TemplateCipher
 from models.db import DatabaseError, make_engine, make_session_factory, upgrade
@@ -45,7 +45,7 @@ def open_runtime(settings: Settings | None = None, *, migrate: bool = True) -> R
     settings = settings or load_settings()
     settings.ensure_data_dir()
     try:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, db_pool(settings))
         if migrate:
             upgrade(engine)
     except DatabaseError as exc:

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.db import PoolSize
+
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "baodao", ""}
 
 FaceModelName = Literal["sface", "dlib"]
@@ -58,6 +60,24 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None, description="redis://… to fan live status out across several serve processes"
+    )
+    redis_prefix: str = Field(
+        "baodao",
+        pattern=r"^[A-Za-z0-9_.:-]{1,60}$",
+        description="Prefix of the Redis channel (<prefix>:meeting-changed): services sharing "
+        "one Redis keep apart with different prefixes",
+    )
+    db_pool_size: int = Field(
+        10, ge=1, le=200, description="Database connections kept open per serve process"
+    )
+    db_max_overflow: int = Field(
+        20, ge=0, le=500, description="Extra connections a burst may open beyond db_pool_size"
+    )
+    db_pool_timeout: float = Field(
+        5.0,
+        ge=0.1,
+        le=60.0,
+        description="Seconds a request waits for a free connection before it is answered 503",
     )
     log_level: str = Field("INFO", description="Python logging level")
     face_model: FaceModelName = Field(
@@ -135,6 +155,11 @@ class Settings(BaseSettings):
         description="Other origins (scheme://host[:port], comma-separated) whose pages may use "
         "the session cookie and the WebSockets; the server's own origin is always allowed",
     )
+    live_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host:port of every serve process (comma-separated): the live pages try "
+        "them in turn when theirs goes away; empty: the page's own host (a reverse proxy)",
+    )
     login_max_failures: int = Field(
         5, ge=1, le=100, description="Wrong passwords in a row before an account is locked"
     )
@@ -171,6 +196,13 @@ class Settings(BaseSettings):
         description="Dashboards slower than this to take a message are dropped",
     )
     workers: int = Field(0, ge=0, le=64, description="Face worker processes; 0 means one per core")
+    face_worker_nice: int = Field(
+        5,
+        ge=0,
+        le=19,
+        description="How much lower the face workers' CPU priority is than serve's (Unix nice): "
+        "live pushes and replies first on a busy machine",
+    )
     track_min_iou: float = Field(
         0.3, ge=0.05, le=0.95, description="Box overlap (IoU) that continues a face track"
     )
@@ -290,6 +322,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in v.split(",") if part.strip()]
         return v
 
+    @field_validator("live_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [h.strip() for h in v.split(",") if h.strip()]
+        return v
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _origins(cls, v: object) -> object:
@@ -357,3 +396,8 @@ class Settings(BaseSettings):
         path.touch(mode=0o600)
         path.write_text(key)
         return key
+
+
+def db_pool(settings: Settings) -> PoolSize:
+    """The connection pool the settings ask for."""
+    return PoolSize(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout)

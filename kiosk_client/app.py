@@ -4,7 +4,7 @@ Headless event lines (``--headless``): one JSON object per line on stdout, UTF-8
 ``"event"`` and ``"at"`` (the kiosk's local time, ISO 8601 with offset) in every line::
 
   started        source, server, meeting_id, queued
-  connected      kiosk, meeting_id, meeting, window_open, queued
+  connected      kiosk, meeting_id, meeting, window_open, queued, server
   disconnected   reason, queued                         (once per outage, not per retry)
   buffered       frame_id, captured_at, queued          (a face frame stored while offline)
   dropped        frame_ids, queued                      (offline queue full: oldest dropped)
@@ -227,6 +227,7 @@ class KioskApp:
         self._meeting_title = ""
         self._latest: Captured | None = None
         self._live_inflight: tuple[int, float] | None = None
+        self._live_cap: Captured | None = None  # the live frame awaiting its answer
         self._q_inflight: dict[int, float] = {}
         self._last_live_sent = -1e9
         self._source_done = False
@@ -377,10 +378,21 @@ class KioskApp:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_event.wait(), seconds)
 
+    async def _offline(self, reason: str) -> None:
+        """Went offline: the live frame on its way and the next one are kept in the queue
+        (when they show a face), so a server dying mid-frame loses nobody: they upload to
+        whichever server answers next."""
+        rescue = [c for c in (self._live_cap, self._latest) if c is not None]
+        self._went_offline(reason)
+        for cap in rescue:
+            if cap.presence.has_face:
+                await self._buffer(cap)
+
     def _went_offline(self, reason: str) -> None:
         was_online = self._online
         self._online = False
         self._latest = None
+        self._live_cap = None
         self._live_inflight = None
         self._q_inflight.clear()
         if was_online or not self._ever_disconnected:
@@ -397,7 +409,7 @@ class KioskApp:
             try:
                 welcome = await self.transport.connect()
             except ConnectionLost as exc:
-                self._went_offline(str(exc))
+                await self._offline(str(exc))
                 delay = backoff.next()
                 logger.info("服务器连接失败（%s），%.1f 秒后重试", exc, delay)
                 await self._sleep_or_stop(delay)
@@ -416,11 +428,12 @@ class KioskApp:
                 meeting=welcome.meeting.title,
                 window_open=welcome.meeting.window_open,
                 queued=len(self.queue),
+                server=getattr(self.transport, "url", ""),
             )
             try:
                 finished = await self._session()
             except ConnectionLost as exc:
-                self._went_offline(str(exc))
+                await self._offline(str(exc))
                 await self._sleep_or_stop(backoff.next())
                 continue
             finally:
@@ -456,6 +469,7 @@ class KioskApp:
             now = time.monotonic()
             if self._live_inflight and now - self._live_inflight[1] > cfg.live_timeout:
                 self._live_inflight = None
+                self._live_cap = None
             for fid, sent in list(self._q_inflight.items()):
                 if now - sent > cfg.upload_timeout:
                     del self._q_inflight[fid]  # no answer: send it again
@@ -472,6 +486,7 @@ class KioskApp:
                 cap, self._latest = self._latest, None
                 header = FrameHeader(frame_id=cap.frame_id, captured_at=cap.captured_at)
                 self._live_inflight = (cap.frame_id, now)
+                self._live_cap = cap
                 self._last_live_sent = now
                 await self.transport.send_frame(header, cap.jpeg)
                 continue
@@ -495,6 +510,7 @@ class KioskApp:
         """Forget a frame the server answered; True if it was a buffered one."""
         if self._live_inflight and self._live_inflight[0] == frame_id:
             self._live_inflight = None
+            self._live_cap = None
             return False
         was_queued = self._q_inflight.pop(frame_id, None) is not None
         if was_queued or frame_id in self.queue.ids():

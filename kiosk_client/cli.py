@@ -40,7 +40,12 @@ def _fail(exc: KioskError, headless: bool) -> typer.Exit:
 
 def run(
     server: Annotated[
-        str, typer.Option(envvar="BAODAO_KIOSK_SERVER", help="服务器地址，如 http://10.0.0.5:8000")
+        list[str],
+        typer.Option(
+            envvar="BAODAO_KIOSK_SERVER",
+            help="服务器地址，如 http://10.0.0.5:8000；多台服务器可重复 --server 或用逗号分隔，"
+            "断线时 5 秒内切换到下一台",
+        ),
     ],
     token: Annotated[
         str, typer.Option(envvar="BAODAO_KIOSK_TOKEN", help="报到机令牌（kiosk register 给出）")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -125,27 +126,69 @@ def _describe(exc: BaseException) -> str:
     return f"网络错误：{exc.__class__.__name__} {exc}"
 
 
+def server_urls(servers: str | Sequence[str]) -> list[str]:
+    """The kiosk URLs of one or several servers (repeated, or comma-separated)."""
+    items = [servers] if isinstance(servers, str) else list(servers)
+    urls = [kiosk_url(part) for item in items for part in item.split(",") if part.strip()]
+    if not urls:
+        raise BadServerUrl("没有服务器地址（--server）")
+    return list(dict.fromkeys(urls))
+
+
 class WebSocketTransport:
-    """The kiosk protocol over one WebSocket connection at a time."""
+    """The kiosk protocol over one WebSocket connection at a time, to one of several servers.
+
+    With several servers (`baodao serve` processes sharing one database), `connect` tries
+    them in turn, beginning after the one that was lost, each with a short opening timeout:
+    a server killed mid-stream refuses at once and the next one answers within a second.
+    Attendance is idempotent in the database, so a frame the lost server already counted
+    only repeats "already checked in" on the next.
+    """
 
     def __init__(
         self,
-        server: str,
+        server: str | Sequence[str],
         *,
         token: str,
         meeting_id: int,
         client: str = "baodao-kiosk",
         open_timeout: float = 10.0,
         ping_interval: float = 5.0,
+        failover_timeout: float = 3.0,
     ) -> None:
-        self.url = kiosk_url(server)
+        self.urls = server_urls(server)
+        self._at = 0
         self._hello = Hello(token=token, meeting_id=meeting_id, client=client[:100])
-        self._open_timeout = open_timeout
+        self._open_timeout = open_timeout if len(self.urls) == 1 else failover_timeout
         self._ping_interval = ping_interval
         self._ws: ClientConnection | None = None
+        self._lost = False
+
+    @property
+    def url(self) -> str:
+        """The server in use (or tried next)."""
+        return self.urls[self._at]
 
     async def connect(self) -> Welcome:
-        """Open, say hello, wait for welcome; ServerRefused for a 4401/4403/4404/4409 close."""
+        """Open, say hello, wait for welcome; ServerRefused for a 4401/4403/4404/4409 close.
+
+        With several servers: the first that answers; ConnectionLost when none does."""
+        if self._lost:  # the last one dropped us: begin with the next
+            self._at = (self._at + 1) % len(self.urls)
+            self._lost = False
+        last: ConnectionLost | None = None
+        for _ in range(len(self.urls)):
+            try:
+                return await self._connect_one()
+            except ConnectionLost as exc:
+                last = exc
+                if len(self.urls) > 1:
+                    logger.info("服务器 %s 无法连接（%s），尝试下一个", self.url, exc)
+                self._at = (self._at + 1) % len(self.urls)
+        assert last is not None
+        raise last
+
+    async def _connect_one(self) -> Welcome:
         await self.close()
         try:
             ws = await connect(
@@ -214,6 +257,7 @@ class WebSocketTransport:
             await ws.send(data)
         except ConnectionClosed as exc:
             self._ws = None
+            self._lost = True
             raise _ended(exc) from exc
 
     async def recv(self) -> ServerMessage:
@@ -223,6 +267,7 @@ class WebSocketTransport:
             return await self._recv_raw(ws)
         except ConnectionClosed as exc:
             self._ws = None
+            self._lost = True
             raise _ended(exc) from exc
 
     async def close(self) -> None:

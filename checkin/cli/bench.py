@@ -593,3 +593,49 @@ def liveness(
                 *("—" if row[a] is None else f"{row[a]:.1f}" for a in ACTIONS),
             )
         console.print(t)
+
+
+@bench_app.command("county")
+def county(
+    faces: Annotated[Path, typer.Option("--faces", help="人脸数据目录（含 dev/ 身份目录）")] = Path(
+        "../shared/faces"
+    ),
+    short: Annotated[
+        bool, typer.Option("--short", help="快速版：300 名代表、4 台报到机、10 块大屏")
+    ] = False,
+    processes: Annotated[
+        int, typer.Option("--processes", min=1, max=8, help="PostgreSQL 下的 serve 进程数")
+    ] = 2,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=4, help="每个 serve 进程的人脸进程数")
+    ] = 1,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            envvar="BAODAO_BENCH_POSTGRES_URL",
+            help="专用于测试的 PostgreSQL（会被清空）",
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str, typer.Option("--redis", envvar="BAODAO_BENCH_REDIS_URL", help="Redis 地址")
+    ] = "redis://127.0.0.1:6379/0",
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="只跑 postgres / sqlite / townships")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象")] = False,
+) -> None:
+    """County scale: 1,300 deputies, 2 serve processes on PostgreSQL + Redis, 8 kiosks, 50
+    screens, manual changes at 4/s and 20/s, a kill -9; beside SQLite × 1; 17 townships."""
+    from checkin.bench.county import run_county_bench
+
+    result = run_county_bench(
+        faces, short=short, processes=processes, workers=workers, postgres_url=postgres,
+        redis_url=redis_url, only=only,
+    )  # fmt: skip
+    result["command"] = "baodao bench county --json" + (" --short" if short else "")
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    for name, run in result["runs"].items():
+        console.print(f"[bold]{name}[/bold]: {json.dumps(run, ensure_ascii=False)}")

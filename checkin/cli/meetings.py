@@ -18,6 +18,7 @@ from checkin import audit
 from checkin.accounts.scope import Scope
 from checkin.errors import InvalidInput
 from checkin.meetings import reports, service, terms
+from checkin.meetings.delta import change_delta
 from checkin.meetings.events import (
     CheckinUndone,
     DeputyCheckedIn,
@@ -77,13 +78,25 @@ def _change(
     live dashboards through Redis."""
     with session_scope(rt.sessions) as session:
         deputy_id = work(session)
-    if rt.settings.redis_url:
-        from checkin.web.live import publish_to_redis
+    _notify(rt, event(meeting_id, deputy_id))
 
-        try:
-            publish_to_redis(rt.settings.redis_url, event(meeting_id, deputy_id))
-        except Exception:  # dashboards also re-read every few seconds
-            logger.warning("could not notify dashboards through Redis", exc_info=True)
+
+def _notify(rt: Runtime, change: MeetingChanged) -> None:
+    """After the commit: send the change (read once, as a delta) to live dashboards."""
+    if not rt.settings.redis_url:
+        return
+    from checkin.web.live import needs_full_read, publish_to_redis
+
+    try:
+        delta = None
+        if not needs_full_read(change):
+            with rt.sessions() as session:
+                delta = change_delta(
+                    session, change.meeting_id, change.deputy_id, zone=rt.settings.timezone
+                )
+        publish_to_redis(rt.settings, change, delta)
+    except Exception:  # dashboards also re-read every few seconds
+        logger.warning("could not notify dashboards through Redis", exc_info=True)
 
 
 def _print_status(st: MeetingStatus, as_json: bool) -> None:
@@ -326,6 +339,58 @@ def roster_add(
 def roster_remove(meeting_id: int, number: str = typer.Argument(..., help="代表编号")) -> None:
     """Take a person off the roster."""
     _act(meeting_id, number, RosterChanged, service.remove_from_roster)
+
+
+def _people_file(path: Path) -> list[tuple[str, RosterRole]]:
+    """代表编号 per line, optionally `,role` (deputy / nonvoting / staff); # starts a comment."""
+    out: list[tuple[str, RosterRole]] = []
+    for raw in path.read_text(encoding="utf-8-sig").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        number, _, role = (part.strip() for part in line.partition(","))
+        try:
+            out.append((number, RosterRole(role or "deputy")))
+        except ValueError:
+            raise InvalidInput(
+                f"{path}: 身份应为 deputy/nonvoting/staff (bad role {role!r})"
+            ) from None
+    return out
+
+
+@roster_app.command("bulk")
+def roster_bulk(
+    meeting_id: int,
+    add: Path | None = typer.Option(None, "--add", help="File of 代表编号 to add (one per line)"),
+    remove: Path | None = typer.Option(None, "--remove", help="File of 代表编号 to remove"),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Add and remove many people in one transaction (one push to the live screens)."""
+    adds = _people_file(add) if add else []
+    removes = [n for n, _ in _people_file(remove)] if remove else []
+    rt = open_runtime()
+    with session_scope(rt.sessions) as session:
+        m = service.get_meeting(session, meeting_id, scope=Scope.everything())
+        numbers: list[str | None] = [*(n for n, _ in adds), *removes]
+        ids = service.resolve_people(
+            session, [None] * len(numbers), numbers, scope=Scope.everything()
+        )
+        result = service.bulk_roster(
+            session,
+            meeting=m,
+            add=[(pid, role) for pid, (_, role) in zip(ids, adds, strict=False)],
+            remove=ids[len(adds) :],
+            actor=_actor(),
+        )
+    _notify(rt, RosterChanged(meeting_id))
+    if as_json:
+        typer.echo(json.dumps(vars(result), ensure_ascii=False))
+    else:
+        typer.echo(
+            f"名单：新增 {result.added} 人，移除 {result.removed} 人，"
+            f"已在名单 {len(result.already_on)} 人，不在名单 {len(result.not_on)} 人；"
+            f"现有 {result.roster} 人"
+        )
 
 
 # --- reports ------------------------------------------------------------------------

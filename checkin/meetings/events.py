@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,10 @@ class MeetingChanged:
     meeting_id: int
     deputy_id: int | None = None
     kind: ClassVar[str] = "refresh"
+    # Set by a publisher that already read the change (`meetings.delta.change_delta`) and
+    # noted the commit time: the live hub then sends it on without reading it again.
+    delta: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    committed_at: float | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

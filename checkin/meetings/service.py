@@ -10,6 +10,7 @@ through `get_meeting` with the caller's scope.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -265,6 +266,109 @@ def add_to_roster(
         detail={"role": role.value},
     )
     return entry
+
+
+def resolve_people(
+    session: Session, ids: list[int | None], numbers: list[str | None], *, scope: Scope
+) -> list[int]:
+    """Database ids for pairs (id or 代表编号) in one read each; NotFound names the first
+    person unknown or outside `scope`."""
+    want_ids = {i for i in ids if i is not None}
+    want_numbers = {n.strip() for i, n in zip(ids, numbers, strict=True) if i is None and n}
+    known_ids = set(
+        session.scalars(
+            select(Deputy.id).where(Deputy.id.in_(want_ids), scope.where(Deputy.body_id))
+        )
+    )
+    rows = session.execute(
+        select(Deputy.number, Deputy.id).where(
+            Deputy.number.in_(want_numbers), scope.where(Deputy.body_id)
+        )
+    )
+    by_number: dict[str, int] = dict(rows.all())
+    out: list[int] = []
+    for i, n in zip(ids, numbers, strict=True):
+        if i is not None:
+            if i not in known_ids:
+                raise NotFound(f"没有这位代表 (no person {i!r})")
+            out.append(i)
+        elif n and n.strip() in by_number:
+            out.append(by_number[n.strip()])
+        else:
+            raise NotFound(f"没有这位代表 (no person {n!r})")
+    return out
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    added: int
+    removed: int
+    already_on: list[int]
+    not_on: list[int]
+    roster: int
+
+
+def bulk_roster(
+    session: Session,
+    *,
+    meeting: Meeting,
+    add: list[tuple[int, RosterRole]],
+    remove: list[int],
+    actor: audit.Actor,
+) -> BulkResult:
+    """Many roster changes in the caller's transaction: people already on the roster are
+    left as they are, people not on it are not removed; removing someone checked in is
+    refused (Conflict, nothing changes). Every change is audited."""
+    entries = {
+        e.deputy_id: e
+        for e in session.scalars(select(RosterEntry).where(RosterEntry.meeting_id == meeting.id))
+    }
+    checked_in = set(
+        session.scalars(
+            select(Attendance.deputy_id).where(
+                Attendance.meeting_id == meeting.id, Attendance.undone_at.is_(None)
+            )
+        )
+    )
+    already_on = [pid for pid, _ in add if pid in entries]
+    not_on = [pid for pid in remove if pid not in entries]
+    busy = [pid for pid in remove if pid in checked_in]
+    if busy:
+        raise Conflict(
+            f"{len(busy)} 人已签到，请先撤销签到 (checked in: undo first; ids {busy[:10]})"
+        )
+    added = 0
+    for pid, role in add:
+        if pid in entries:
+            continue
+        entries[pid] = RosterEntry(meeting_id=meeting.id, deputy_id=pid, role=role)
+        session.add(entries[pid])
+        audit.record(
+            session,
+            actor=actor,
+            action="roster.add",
+            meeting_id=meeting.id,
+            deputy_id=pid,
+            detail={"role": role.value, "bulk": True},
+        )
+        added += 1
+    removed = 0
+    for pid in dict.fromkeys(remove):
+        entry = entries.pop(pid, None)
+        if entry is None:
+            continue
+        session.delete(entry)
+        audit.record(
+            session,
+            actor=actor,
+            action="roster.remove",
+            meeting_id=meeting.id,
+            deputy_id=pid,
+            detail={"role": entry.role.value, "bulk": True},
+        )
+        removed += 1
+    session.flush()
+    return BulkResult(added, removed, already_on, not_on, len(entries))
 
 
 def remove_from_roster(

@@ -79,6 +79,7 @@ class LineView:
     on_leave: bool
     leave_reason: str
     left_at: str | None
+    delegation: str  # 代表团
 
 
 @dataclass(frozen=True)
@@ -195,11 +196,33 @@ def line_view(line: RosterLine, zone: ZoneInfo) -> LineView:
         on_leave=e.on_leave,
         leave_reason=e.leave_reason or "",
         left_at=_local(e.left_at, zone),
+        delegation=p.delegation or "",
     )
 
 
-def _brief(v: LineView, line: RosterLine) -> PersonBrief:
-    return PersonBrief(v.deputy_id, v.number, v.name, v.unit, line.person.delegation or "")
+def _brief(v: LineView) -> PersonBrief:
+    return PersonBrief(v.deputy_id, v.number, v.name, v.unit, v.delegation)
+
+
+def meeting_facts(meeting: Meeting, zone: ZoneInfo) -> MeetingFacts:
+    """The meeting's facts as the pages show them (local times, the window now)."""
+    return MeetingFacts(
+        id=meeting.id,
+        title=meeting.title,
+        body=meeting.body.name,
+        starts_at=_local(meeting.starts_at, zone),
+        window_opens_at=_local(meeting.window_opens_at, zone),
+        window_closes_at=_local(meeting.window_closes_at, zone),
+        state=meeting.state.value,
+        window=window_state(meeting, utcnow()),
+    )
+
+
+def arrival(v: LineView) -> Arrival:
+    """A checked-in line as the big screen's latest arrivals show it."""
+    return Arrival(
+        **vars(_brief(v)), role_label=v.role_label, time=v.time, method=v.method, late=v.late
+    )
 
 
 def status(
@@ -241,32 +264,14 @@ def status(
     staff = [ln for ln in lines if ln.entry.role is RosterRole.STAFF]
     return MeetingStatus(
         **vars(counts),
-        meeting=MeetingFacts(
-            id=meeting.id,
-            title=meeting.title,
-            body=meeting.body.name,
-            starts_at=_local(meeting.starts_at, zone),
-            window_opens_at=_local(meeting.window_opens_at, zone),
-            window_closes_at=_local(meeting.window_closes_at, zone),
-            state=meeting.state.value,
-            window=window_state(meeting, utcnow()),
-        ),
+        meeting=meeting_facts(meeting, zone),
         rule_label=rule.label,
         staff_expected=len(staff),
         staff_present=sum(ln.attendance is not None for ln in staff),
-        latest_arrivals=[
-            Arrival(
-                **vars(_brief(v := views[ln.person.id], ln)),
-                role_label=v.role_label,
-                time=v.time,
-                method=v.method,
-                late=v.late,
-            )
-            for ln in arrived[:LATEST_ARRIVALS]
-        ],
-        not_arrived=[_brief(views[ln.person.id], ln) for ln in lines if ln.state == "absent"],
+        latest_arrivals=[arrival(views[ln.person.id]) for ln in arrived[:LATEST_ARRIVALS]],
+        not_arrived=[_brief(views[ln.person.id]) for ln in lines if ln.state == "absent"],
         departed=[
-            _brief(views[ln.person.id], ln)
+            _brief(views[ln.person.id])
             for ln in lines
             if ln.state == "left" and ln.entry.role is RosterRole.DEPUTY
         ],

@@ -32,6 +32,20 @@ def warm_worker(model: str, shapes: bool = False) -> int:
     return 0
 
 
+def start_worker(model: str, niceness: int, shapes: bool = False) -> None:
+    """Pool initializer: load the face model (and with `shapes` the liveness check's
+    68-point predictor), then lower the worker's CPU priority.
+
+    Face work tolerates a few milliseconds of wait; the serve process's event loop (live
+    pushes, REST replies, kiosk sockets) does not, so on a busy machine it goes first."""
+    warm_worker(model, shapes)  # first, at full priority: serve is not ready until it is done
+    if niceness > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(niceness)
+        except OSError:
+            logger.warning("could not lower the face worker's priority")
+
+
 class MatchService:
     """The face worker pool and the per-meeting gallery cache, shared by every kiosk."""
 
@@ -52,8 +66,12 @@ class MatchService:
             # Workers die with this process, even on SIGKILL (checkin.lifeline).
             self._pool = process_pool(
                 self.workers,
-                initializer=warm_worker,
-                initargs=(self.settings.face_model, self.settings.liveness != "off"),
+                initializer=start_worker,
+                initargs=(
+                    self.settings.face_model,
+                    self.settings.face_worker_nice,
+                    self.settings.liveness != "off",
+                ),
             )
         return self._pool
 

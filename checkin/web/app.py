@@ -14,7 +14,7 @@ from checkin.accounts.service import TokenSigner
 from checkin.keys import template_cipher
 from checkin.meetings.events import EventBus
 from checkin.recognition.workers import MatchService
-from checkin.settings import Settings
+from checkin.settings import Settings, db_pool
 from checkin.web import console, errors, imports, kiosk_socket, live, pages
 from checkin.web.api import accounts, deputies, kiosk, meetings, terms
 from checkin.web.errors import error_body
@@ -38,7 +38,7 @@ def create_app(
     `warm_matcher` starts the face worker processes at startup (`baodao serve`); otherwise
     they start with the first kiosk frame.
     """
-    engine = engine or make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url, db_pool(settings))
     secret = settings.resolved_secret()
 
     @asynccontextmanager

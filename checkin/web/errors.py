@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checkin.errors import (
@@ -65,6 +66,16 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body("conflict", "与已有数据冲突，请刷新后重试 (conflicts with existing data)"),
             status_code=409,
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_timeout(_: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection of this process stayed busy for db_pool_timeout seconds:
+        # say so at once (the client may retry) instead of stalling.
+        return JSONResponse(
+            error_body("busy", "服务器繁忙，请稍后重试 (no free database connection)"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -113,11 +114,16 @@ def _error(status: int, code: str, message: str) -> dict[str, Any]:
     return {"status": status, "code": code, "message": message}
 
 
+BUSY = _error(503, "busy", "服务器繁忙，请稍后重试 (no free database connection)")
+
+
 async def send_error(send: Send, err: dict[str, Any]) -> None:
     """Send a complete JSON error response in the one shape."""
     body = json.dumps({"error": err["code"], "message": err["message"]}, ensure_ascii=False)
     data = body.encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+    if err["status"] == 503:
+        headers.append((b"retry-after", b"1"))
     # The body is not read: tell the client not to reuse the connection for another request.
     headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": err["status"], "headers": headers})
@@ -166,7 +172,10 @@ class Gate:
             and (method, path) not in PUBLIC_API
             and (method, path) not in KIOSK_ROUTES
         ):
-            user = await anyio.to_thread.run_sync(_lookup, state, token or session_cookie)
+            try:
+                user = await anyio.to_thread.run_sync(_lookup, state, token or session_cookie)
+            except PoolTimeout:  # every connection busy: say so now (errors.py does the same)
+                return BUSY
             if user is None:
                 return _error(401, "unauthorized", "请先登录 (login required)")
             if user.must_change_password and (method, path) not in WHILE_CHANGE_REQUIRED:

@@ -175,6 +175,7 @@ def _meeting_page(request: Request, meeting_id: int, template: str) -> Response:
             "started": utcnow() >= starts,
             "starts_label": f"{local.month}月{local.day}日 {local:%H:%M} 开始",
             "window_label": WINDOW_LABELS.get(st.meeting.window, st.meeting.window),
+            "live_hosts": ",".join(settings.live_hosts),
         },
     )
 

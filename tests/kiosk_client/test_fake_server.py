@@ -157,3 +157,32 @@ def test_server_killed_mid_stream_then_back(faces_dir, tmp_path):
     # After the backlog, live frames again; they were captured after the buffered ones.
     assert all(h.frame_id > max(buffered) for h in live)
     assert list((tmp_path / "q").glob("*.frame")) == []
+
+
+def test_two_servers_one_stops_the_kiosk_fails_over_within_seconds(faces_dir, tmp_path):
+    first, second = FakeServer(checkin_after=1000), FakeServer(checkin_after=1000)
+    first.start()
+    second.start()
+    clip = faces_dir / "fixtures" / "video" / "short_hamilton_clip.mp4"
+    args = kiosk_args(first.port, clip, tmp_path / "q", extra=("--realtime",))
+    args[1] = f"http://127.0.0.1:{first.port},http://127.0.0.1:{second.port}"
+    args[args.index("--retry-max") + 1] = "30"  # a long backoff: only failover is quick
+    kiosk = KioskProcess(*args)
+    try:
+        kiosk.wait_for(lambda ev: any(e["event"] == "connected" for e in ev), 30)
+        assert kiosk.of("connected")[0]["server"].endswith(f":{first.port}/ws/kiosk")
+        first.stop()  # the process behind the first URL dies mid-stream
+        lost_at = datetime.now().astimezone()
+        kiosk.wait_for(lambda ev: sum(e["event"] == "connected" for e in ev) >= 2, 30)
+        code, err = kiosk.wait(60)
+        snap = second.snapshot()
+    finally:
+        kiosk.kill()
+        second.stop()
+    assert code == 0, err
+    again = kiosk.of("connected")[1]
+    assert again["server"].endswith(f":{second.port}/ws/kiosk")
+    assert (datetime.fromisoformat(again["at"]) - lost_at).total_seconds() <= 5.0
+    buffered = {e["frame_id"] for e in kiosk.of("buffered")}
+    assert buffered <= {h.frame_id for h in snap["frames"] if h.buffered}  # all uploaded
+    assert list((tmp_path / "q").glob("*.frame")) == []

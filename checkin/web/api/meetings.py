@@ -3,20 +3,24 @@ the audit trail and the attendance sheet downloads."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from checkin import audit
 from checkin.accounts.scope import Scope
 from checkin.errors import InvalidInput, NotFound
 from checkin.meetings import reports, service, terms
+from checkin.meetings.delta import change_delta
 from checkin.meetings.events import (
     CheckinUndone,
     DeputyCheckedIn,
@@ -162,10 +166,37 @@ def _status(request: Request, session: Session, meeting_id: int) -> MeetingStatu
 
 
 def _done(request: Request, session: Session, event: MeetingChanged) -> MeetingStatus:
-    """Commit, publish the change (only now), and answer with the new status."""
+    """Commit, publish the change (only now), and answer with the new status.
+
+    With `?reply=delta` the answer is the change's delta (`meetings.delta`: the counts, the
+    facts, the latest arrivals and the person's line) instead of the whole status: read once,
+    it is also what the live hub sends on, so a burst of changes costs one small read each.
+
+    Every commit is answered: if the read after it cannot get a database connection in time,
+    the answer is 200 `{kind, meeting_id, deputy_id, committed: true}` (the change is saved;
+    the screens still get it), never an error that would make the clerk do it twice."""
     session.commit()
-    request.app.state.events.publish(event)
-    return _status(request, session, event.meeting_id)
+    committed_at = time.time()
+    delta = None
+    try:
+        if request.query_params.get("reply") != "delta":
+            request.app.state.events.publish(event)
+            return _status(request, session, event.meeting_id)
+        zone = request.app.state.settings.timezone
+        delta = change_delta(session, event.meeting_id, event.deputy_id, zone=zone)
+        session.commit()  # end the read
+    except PoolTimeout:
+        session.rollback()
+        if delta is None and request.query_params.get("reply") == "delta":
+            request.app.state.events.publish(event)
+        saved = {"kind": event.kind, "meeting_id": event.meeting_id}
+        reply = JSONResponse({**saved, "deputy_id": event.deputy_id, "committed": True})
+        return cast(MeetingStatus, reply)
+    request.app.state.events.publish(
+        dataclasses.replace(event, delta=delta, committed_at=committed_at)
+    )
+    reply = JSONResponse({"kind": event.kind, "meeting_id": event.meeting_id, **delta})
+    return cast(MeetingStatus, reply)  # FastAPI sends a Response as it is (routes stay typed)
 
 
 @router.post("/bodies", status_code=201)
@@ -280,6 +311,52 @@ def roster_add(
         session, meeting=m, deputy_id=pid, role=body.role, actor=_actor(user), scope=scope
     )
     return _done(request, session, RosterChanged(meeting_id, pid))
+
+
+class RosterBulk(BaseModel):
+    """Many roster changes in one transaction (by id or 代表编号)."""
+
+    add: list[RosterAdd] = Field(default_factory=list, max_length=5000)
+    remove: list[PersonRef] = Field(default_factory=list, max_length=5000)
+
+
+class RosterBulkResult(BaseModel):
+    added: int
+    removed: int
+    already_on: list[int]  # asked to add, already on the roster (left as they were)
+    not_on: list[int]  # asked to remove, not on the roster
+    roster: int  # roster size afterwards
+
+
+@router.post("/meetings/{meeting_id}/roster/bulk")
+def roster_bulk(
+    meeting_id: Int64,
+    body: RosterBulk,
+    request: Request,
+    user: StaffUser,
+    scope: ScopeDep,
+    session: SessionDep,
+) -> RosterBulkResult:
+    """Add and remove many people at once (e.g. 1,300 deputies): one transaction, one push
+    (a `status` message to the live screens); every person is audited."""
+    m = service.get_meeting(session, meeting_id, scope=scope)
+    ids = service.resolve_people(
+        session,
+        [ref.deputy_id for ref in (*body.add, *body.remove)],
+        [ref.number for ref in (*body.add, *body.remove)],
+        scope=scope,
+    )
+    adds = ids[: len(body.add)]
+    result = service.bulk_roster(
+        session,
+        meeting=m,
+        add=[(pid, ref.role) for pid, ref in zip(adds, body.add, strict=True)],
+        remove=ids[len(body.add) :],
+        actor=_actor(user),
+    )
+    session.commit()
+    request.app.state.events.publish(RosterChanged(meeting_id))
+    return RosterBulkResult(**vars(result))
 
 
 @router.delete("/meetings/{meeting_id}/roster/{deputy_id}")

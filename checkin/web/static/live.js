@@ -1,10 +1,40 @@
 // Live status over WebSocket: snapshot, in-order changes (resync on a gap), heartbeats,
 // reconnect with backoff after a network blip.
 "use strict";
+// A `delta` message applied to the status (checkin/meetings/delta.py: apply_delta).
+window.baodaoApplyDelta = function (status, d) {
+  const out = Object.assign({}, status, d.counts);
+  out.meeting = d.meeting;
+  out.latest_arrivals = d.latest_arrivals;
+  if (d.deputy_id !== null && d.deputy_id !== undefined) {
+    const ln = d.line;
+    const put = (people, keep) => {
+      const rest = people.filter((p) => p.deputy_id !== d.deputy_id);
+      if (keep) {
+        let i = rest.length;
+        while (i > 0 && rest[i - 1].number > ln.number) i -= 1;
+        rest.splice(i, 0, {deputy_id: ln.deputy_id, number: ln.number, name: ln.name, unit: ln.unit});
+      }
+      return rest;
+    };
+    out.not_arrived = put(status.not_arrived, ln && ln.state === "absent");
+    out.departed = put(status.departed, ln && ln.state === "left" && ln.role === "deputy");
+  }
+  return out;
+};
+const applyDelta = window.baodaoApplyDelta;
 window.BaodaoLive = function (meetingId, heartbeatMs, onStatus, onConn) {
-  let ws = null, lastSeq = -1, backoff = 500, watchdog = null, stopped = false;
-  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
-    "/ws/meetings/" + meetingId + "/live";
+  let ws = null, lastSeq = -1, backoff = 500, watchdog = null, stopped = false, current = null;
+  // Several servers (data-live-hosts="h1:8000,h2:8000") are tried in turn; by default the
+  // page's own host (a reverse proxy in front of several serve processes).
+  const hosts = (document.getElementById("app")?.dataset.liveHosts || "").split(",")
+    .map((h) => h.trim()).filter(Boolean);
+  if (!hosts.length) hosts.push(location.host);
+  let hostIndex = 0;
+  function url() {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + hosts[hostIndex % hosts.length] +
+      "/ws/meetings/" + meetingId + "/live";
+  }
 
   function arm() {
     clearTimeout(watchdog);
@@ -14,16 +44,19 @@ window.BaodaoLive = function (meetingId, heartbeatMs, onStatus, onConn) {
 
   function connect() {
     onConn("connecting");
-    ws = new WebSocket(url);
+    ws = new WebSocket(url());
     ws.onopen = () => { backoff = 500; arm(); };
     ws.onmessage = (ev) => {
       arm();
       const msg = JSON.parse(ev.data);
       if (msg.topic === "snapshot") {
-        lastSeq = msg.seq; onConn("live"); onStatus(msg.payload, msg);
-      } else if (msg.topic === "status") {
-        if (lastSeq >= 0 && msg.seq !== lastSeq + 1) { resync(); return; }
-        lastSeq = msg.seq; onStatus(msg.payload, msg);
+        lastSeq = msg.seq; current = msg.payload; onConn("live"); onStatus(current, msg);
+      } else if (msg.topic === "status" || msg.topic === "delta") {
+        if (lastSeq < 0) return;  // before the snapshot
+        if (msg.seq !== lastSeq + 1) { lastSeq = -1; resync(); return; }
+        lastSeq = msg.seq;
+        current = msg.topic === "status" ? msg.payload : applyDelta(current, msg.payload);
+        onStatus(current, msg);
       } else if (msg.topic === "heartbeat") {
         if (msg.seq !== lastSeq) resync();
       }
@@ -34,8 +67,9 @@ window.BaodaoLive = function (meetingId, heartbeatMs, onStatus, onConn) {
       if (ev.code === 4401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
       if (stopped) return;
       onConn("offline");
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 10000);
+      hostIndex += 1;  // the next server first; back off once every server was tried
+      setTimeout(connect, hostIndex % hosts.length ? 200 : backoff);
+      if (hostIndex % hosts.length === 0) backoff = Math.min(backoff * 2, 5000);
     };
     ws.onerror = () => { if (ws) ws.close(); };
   }

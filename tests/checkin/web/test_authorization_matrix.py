@@ -175,6 +175,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         "staff", True, 201, _person("4", role="nonvoting")
     ),
     ("DELETE", "/api/meetings/{meeting_id}/roster/{deputy_id}"): Row("staff", True),
+    ("POST", "/api/meetings/{meeting_id}/roster/bulk"): Row(
+        "staff", True, 200, _json(lambda w, o: {"add": [{"number": f"{o}4"}], "remove": []})
+    ),
     ("POST", "/api/meetings/{meeting_id}/open"): Row("staff", True),
     ("POST", "/api/meetings/{meeting_id}/close"): Row("staff", True),
     ("POST", "/api/meetings/{meeting_id}/leave"): Row(
@@ -403,6 +406,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
             for j in list(jobs._jobs.values()):  # wait for imports a request started
                 while j.state not in ("done", "failed"):
                     time.sleep(0.02)
+            hub = client.app.state.live  # type: ignore[attr-defined]
+            while hub._changes:  # and for the live hub's read of the last change
+                time.sleep(0.02)
             app_engine.dispose()
             for suffix in ("-wal", "-shm"):
                 Path(f"{live}{suffix}").unlink(missing_ok=True)

@@ -36,7 +36,12 @@ def test_a_checkin_on_one_process_reaches_a_dashboard_on_another(
     tmp_path: Path, redis_url: str
 ) -> None:
     # polling off: only Redis can carry the change from A (and from the CLI) to B
-    env = baodao_env(tmp_path / "var", BAODAO_REDIS_URL=redis_url, BAODAO_LIVE_POLL_SECONDS="0")
+    env = baodao_env(
+        tmp_path / "var",
+        BAODAO_REDIS_URL=redis_url,
+        BAODAO_REDIS_PREFIX=f"test-{tmp_path.name}-{os.getpid()}",
+        BAODAO_LIVE_POLL_SECONDS="0",
+    )
     engine = make_engine(env["BAODAO_DATABASE_URL"])
     upgrade(engine)
     with session_scope(make_session_factory(engine)) as s:
@@ -65,8 +70,12 @@ def test_a_checkin_on_one_process_reaches_a_dashboard_on_another(
             )
             assert r.status_code == 200, r.text
             msg = json.loads(ws.recv(timeout=10))
-            assert (msg["topic"], msg["kind"], msg["seq"]) == ("status", "checkin", snap["seq"] + 1)
-            assert msg["payload"]["present"] == 1
+            assert (msg["topic"], msg["kind"], msg["seq"]) == ("delta", "checkin", snap["seq"] + 1)
+            assert msg["payload"]["counts"]["present"] == 1
+            assert msg["payload"]["line"]["number"] == "D0"
             baodao(["meeting", "checkin", str(mid), "D1", "--reason", "命令行补签"], env)
             msg = json.loads(ws.recv(timeout=10))
-            assert msg["kind"] == "checkin" and msg["payload"]["present"] == 2
+            while msg["topic"] == "heartbeat":  # the CLI may take longer than a heartbeat
+                msg = json.loads(ws.recv(timeout=10))
+            assert msg["topic"] == "delta" and msg["kind"] == "checkin"
+            assert msg["payload"]["counts"]["present"] == 2
