@@ -698,6 +698,9 @@ def run_plan(
         "BAODAO_FACE_MODEL": model,
         "BAODAO_WORKERS": str(workers),
         "BAODAO_LOGIN_MAX_FAILURES": "100",
+        # frames made from still photos would never blink: the bench measures scale, not
+        # liveness (`baodao bench liveness` does)
+        "BAODAO_LIVENESS": "off",
     }
     if redis_url and plan.processes > 1:
         env["BAODAO_REDIS_URL"] = redis_url

@@ -42,23 +42,32 @@ export function checkinMessage(person, at, delayed = false) {
   return msg(`${who(person)}，报到成功 ${hhmm(at)}`, detail, Tone.OK, 4.0);
 }
 
-export function faceMessage(face) {
+// `failed`: the face's track has been `unknown` for UNKNOWN_FAIL_S (only then is the person
+// sent to the service desk; before that the next frames may still recognise the face).
+export const UNKNOWN_FAIL_S = 5.0;
+
+export function faceMessage(face, failed = false) {
   const state = face.state;
-  if (state === "already" && face.person) {
+  if (state === "already") {
     const at = face.checked_in_at ? ` ${hhmm(face.checked_in_at)}` : "";
-    return msg(`${who(face.person)}，已报到${at}`, "无需重复报到", Tone.INFO, 3.0);
+    const name = face.person ? `${who(face.person)}，` : "";
+    return msg(`${name}已报到${at}`, "无需重复报到", Tone.INFO, 3.0);
   }
   if (state === "confirmed" && face.person) {
     return checkinMessage(face.person, face.checked_in_at || new Date());
   }
   if (state === "not_on_roster") return msg("您不在本次会议名单中", "请到服务台", Tone.STOP, 4.0);
-  if (state === "unknown") return msg("未能识别您的身份", "请到服务台", Tone.STOP, 3.0);
+  if (state === "unknown" && failed) return msg("未能识别您的身份", "请到服务台", Tone.STOP, 3.0);
+  if (state === "unknown") return msg("正在识别…", "请看着摄像头", Tone.INFO, 1.0);
   if (state === "not_open") return msg("现在不在报到时间内", "请到服务台", Tone.STOP, 3.0);
+  if (state === "liveness") {
+    return msg(LIVENESS_PROMPTS[face.action] || "请眨眨眼", "请看着摄像头", Tone.INFO, 1.5);
+  }
+  if (state === "rejected" && face.reason === "liveness") {
+    return msg("未能完成确认", "请到服务台", Tone.STOP, 4.0);
+  }
   if (state === "rejected") return msg(REJECT_PROMPTS[face.reason] || "请正对镜头", "", Tone.WARN, 2.0);
   if (state === "matching") return msg("正在识别，请稍候…", "", Tone.INFO, 1.0);
-  if (state === "liveness") {
-    return msg(LIVENESS_PROMPTS[face.action] || "请看向摄像头", "活体检测", Tone.WARN, 1.5);
-  }
   return null;
 }
 

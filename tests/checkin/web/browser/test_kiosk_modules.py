@@ -77,7 +77,24 @@ def test_the_page_says_what_the_kiosk_program_says(page: Any) -> None:
         said = messages.face_message(face)
         want.append(said and [said.title, said.detail, said.tone.value])
     assert got == want
-    assert ["请靠近一点", "", "warn"] in got and ["未能识别您的身份", "请到服务台", "stop"] in got
+    assert ["请靠近一点", "", "warn"] in got and ["正在识别…", "请看着摄像头", "info"] in got
+    # a track unknown for UNKNOWN_FAIL_S: only then is the person sent to the service desk
+    unknown = next(f for f in FACES if f.state == "unknown")
+    failed = page.evaluate(
+        """async (face) => {
+            const m = await import('/static/kiosk/messages.js');
+            const r = m.faceMessage(face, true);
+            return [r.title, r.detail, r.tone];
+        }""",
+        json.loads(unknown.model_dump_json()),
+    )
+    said = messages.face_message(unknown, failed=True)
+    assert said is not None
+    assert (
+        failed
+        == [said.title, said.detail, said.tone.value]
+        == ["未能识别您的身份", "请到服务台", "stop"]
+    )
 
 
 def test_times_liveness_prompts_and_the_largest_face(page: Any) -> None:
