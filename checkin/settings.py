@@ -315,18 +315,12 @@ class Settings(BaseSettings):
             raise ValueError("BAODAO_SECRET_KEY is a placeholder or shorter than 16 characters")
         return v
 
-    @field_validator("liveness_actions", mode="before")
+    @field_validator("liveness_actions", "live_hosts", mode="before")
     @classmethod
-    def _actions(cls, v: object) -> object:
+    def _comma_list(cls, v: object) -> object:
+        """`a, b` from the environment as ["a", "b"]."""
         if isinstance(v, str):
             return [part.strip() for part in v.split(",") if part.strip()]
-        return v
-
-    @field_validator("live_hosts", mode="before")
-    @classmethod
-    def _hosts(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [h.strip() for h in v.split(",") if h.strip()]
         return v
 
     @field_validator("allowed_origins", mode="before")

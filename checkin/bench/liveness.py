@@ -156,6 +156,13 @@ def walkup(
             done = passes(s, "blink", start=start, config=config)
             waits.append(config.time_limit_s if done is None else done - start)
             start += every_s
+    return _summary(waits, frames_n, cpu, fps=fps, limit_s=config.time_limit_s)
+
+
+def _summary(
+    waits: list[float], frames_n: int, cpu: float, *, fps: float, limit_s: float
+) -> dict[str, float]:
+    """Walk-up times (each plus one frame's CPU time) as median, p90 and misses."""
     per_frame = cpu / max(1, frames_n)
     waits = [w + per_frame for w in waits]
     return {
@@ -163,7 +170,7 @@ def walkup(
         "arrivals": float(len(waits)),
         "median_s": round(statistics.median(waits), 3),
         "p90_s": round(float(np.percentile(waits, 90)), 3),
-        "never": float(sum(1 for w in waits if w >= config.time_limit_s)),
+        "never": float(sum(1 for w in waits if w >= limit_s)),
         "frame_cpu_ms": round(per_frame * 1000, 1),
     }
 
@@ -191,13 +198,4 @@ def prompted(
                 start = max(0.0, blink - lead_s)
                 done = passes(s, "blink", start=start, config=config)
                 waits.append(config.time_limit_s if done is None else done - start)
-    per_frame = cpu / max(1, frames_n)
-    waits = [w + per_frame for w in waits]
-    return {
-        "fps": fps,
-        "arrivals": float(len(waits)),
-        "median_s": round(statistics.median(waits), 3),
-        "p90_s": round(float(np.percentile(waits, 90)), 3),
-        "never": float(sum(1 for w in waits if w >= config.time_limit_s)),
-        "frame_cpu_ms": round(per_frame * 1000, 1),
-    }
+    return _summary(waits, frames_n, cpu, fps=fps, limit_s=config.time_limit_s)
