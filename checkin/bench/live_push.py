@@ -2,7 +2,8 @@
 
 A real `baodao serve` process on localhost with a seeded SQLite database; `clients` live
 sockets watch one meeting; check-ins go through the REST API one at a time; every client
-measures `receipt time − committed_at` (the server's timestamp right after the commit).
+measures `receipt time − committed_at` (the server's timestamp right after the commit) of
+each check-in's push (a `delta`, or a whole `status` when a delta cannot say it).
 The same run first measures a single client as the baseline and prints the ratio.
 
     python -m checkin.bench.live_push [--clients 50] [--checkins 60]
@@ -74,7 +75,7 @@ async def _measure(
         while got < want:
             msg = json.loads(await ws.recv())
             now = time.time()
-            if msg["topic"] != "status" or msg["kind"] != "checkin":
+            if msg["topic"] not in ("delta", "status") or msg["kind"] != "checkin":
                 continue
             if last is not None and msg["seq"] != last + 1:
                 gaps += 1

@@ -189,6 +189,7 @@ def _prepare(
         "BAODAO_SECRET_KEY": SECRET,
         "BAODAO_LOG_LEVEL": "WARNING",
         "BAODAO_FACE_MODEL": model,
+        "BAODAO_LIVENESS": "off",  # recognition alone; still photos never blink (bench liveness)
     }
     engine = make_engine(env["BAODAO_DATABASE_URL"])
     upgrade(engine)
