@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 
 from checkin.errors import InvalidInput
-from checkin.faces import dlib_model
 from checkin.faces import engine as fe
 
 logger = logging.getLogger(__name__)
@@ -108,6 +107,8 @@ def encode_ours(path: Path, role: str, params: EngineParams) -> PhotoResult:
 
 def encode_plain(path: Path, role: str, params: EngineParams) -> PhotoResult:
     """Plain face_recognition defaults: HOG with one upsample, one jitter, largest face."""
+    from checkin.faces import dlib_model  # face_recognition: ≈1 s to import, bench runs only
+
     fr = dlib_model.models()
     try:
         image = fr.load_image_file(str(path))

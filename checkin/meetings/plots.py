@@ -7,18 +7,20 @@ need a CJK font (Debian's fonts-noto-cjk, installed by `make system-deps`).
 from __future__ import annotations
 
 import io
-from typing import Literal
-
-from matplotlib import rc_context
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Literal
 
 from checkin.meetings.history import TermReport
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FONTS = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "DejaVu Sans"]
 COLOURS = {"attended": "#2e8b57", "leave": "#e0a800", "absent": "#c0392b"}
 
 
 def _figure(report: TermReport) -> Figure:
+    from matplotlib.figure import Figure  # imported on first use: ≈0.5 s every command would pay
+
     meetings = report.meetings
     fig = Figure(figsize=(max(6.0, 0.32 * len(meetings) + 3), 3.6), dpi=110)
     ax = fig.add_subplot()
@@ -55,6 +57,8 @@ def _figure(report: TermReport) -> Figure:
 
 def attendance_plot(report: TermReport, fmt: Literal["png", "svg"] = "png") -> bytes:
     """The plot as PNG or SVG bytes (SVG keeps its text as text: small, searchable)."""
+    from matplotlib import rc_context
+
     with rc_context(
         {"font.sans-serif": FONTS, "font.family": "sans-serif", "svg.fonttype": "none"}
     ):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -27,40 +28,38 @@ from tests.server import Server, baodao, baodao_env
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def liveness() -> str:
-    """BAODAO_LIVENESS of the server: the clip has no blink (docs/liveness.md), so these tests
-    of the kiosk's transport run without the check; test_hamilton_clip_with_liveness with it."""
-    return "off"
+@pytest.fixture(scope="module")
+def site(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
+    """The site, made once for the module's tests: its data folder, meeting id, kiosk token.
 
-
-@pytest.fixture
-def setup(faces_dir: Path, tmp_path: Path, liveness: str) -> tuple[dict[str, str], int, str]:
-    env = baodao_env(tmp_path / "var", BAODAO_LIVENESS=liveness)
+    The server runs with BAODAO_LIVENESS=off: the clip has no blink (docs/liveness.md), so
+    these tests of the kiosk's transport run without the check (test_e2e_liveness with it).
+    """
+    data_dir = tmp_path_factory.mktemp("site") / "var"
+    env = baodao_env(data_dir)
     photo = faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png"
     baodao(["enroll", "add", "D001", str(photo), "--name", "林曼努尔", "--workers", "1"], env)
     baodao(["body", "create", "测试镇人大"], env)
     starts = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
     out = baodao(
-        [
-            "meeting",
-            "create",
-            "--body",
-            "测试镇人大",
-            "--title",
-            "测试会议",
-            "--starts-at",
-            starts,
-            "--json",
-        ],
+        ["meeting", "create", "--body", "测试镇人大", "--title", "测试会议",
+         "--starts-at", starts, "--json"],
         env,
-    )
+    )  # fmt: skip
     meeting = int(json.loads(out)["id"])
     baodao(["meeting", "roster", "add", str(meeting), "D001", "--role", "deputy"], env)
     baodao(["meeting", "open", str(meeting)], env)
     token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
     assert token.startswith("bk_")
-    return env, meeting, token
+    return data_dir, meeting, token
+
+
+@pytest.fixture
+def setup(site: tuple[Path, int, str], tmp_path: Path) -> tuple[dict[str, str], int, str]:
+    """A fresh copy of the site's data folder (database and keys) for one test."""
+    data_dir, meeting, token = site
+    shutil.copytree(data_dir, tmp_path / "var")
+    return baodao_env(tmp_path / "var", BAODAO_LIVENESS="off"), meeting, token
 
 
 def attendance_rows(env: dict[str, str]) -> list[Attendance]:
