@@ -319,6 +319,9 @@ class KioskApp:
                 break
             await self._on_captured(cap)
             await self._refresh_screen(cap)
+            if self.source.stepped:  # frame by frame: the next once this one is answered
+                while self._online and (self._latest is cap or self._live_inflight is not None):
+                    await asyncio.sleep(0.01)
             next_at += period
             delay = next_at - time.monotonic()
             if delay < 0:

@@ -63,7 +63,13 @@ def run(
     buffer_rate: Annotated[
         float, typer.Option(min=0.1, max=30.0, help="离线时每秒保存的最佳人脸帧数")
     ] = 2.0,
-    realtime: Annotated[bool, typer.Option(help="视频文件按原速播放（像摄像头一样）")] = True,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            help="视频文件按原速播放（像摄像头一样）；"
+            "--no-realtime 逐帧：每帧等服务器答复后再读下一帧"
+        ),
+    ] = True,
     retry_max: Annotated[
         float, typer.Option(min=0.5, max=600.0, help="断线重连的最长等待（秒）")
     ] = 30.0,

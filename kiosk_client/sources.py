@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -32,10 +32,14 @@ class Frame:
 
 
 class FrameSource(Protocol):
-    """Anything that yields frames; `read()` returns None when a finite source has ended."""
+    """Anything that yields frames; `read()` returns None when a finite source has ended.
+
+    A `stepped` source is played frame by frame: the kiosk reads the next frame only once the
+    server has answered the last, so none is skipped however slow the server is."""
 
     name: str
     finite: bool
+    stepped: bool
 
     def read(self) -> Frame | None: ...
 
@@ -73,6 +77,7 @@ class CameraSource:
     """A USB camera by OpenCV index; opening checks that a first frame can be read."""
 
     finite = False
+    stepped = False
 
     def __init__(self, index: int, *, clock: Callable[[], datetime] = _now) -> None:
         self.name = f"摄像头 {index}"
@@ -111,7 +116,9 @@ def _check_readable_file(path: Path, what: str) -> None:
 class VideoFileSource:
     """A video file; with realtime pacing it behaves like a camera (frames skipped to keep up).
 
-    Without pacing every `read()` returns the next frame, as fast as the caller asks.
+    Without pacing it is `stepped`: every `read()` returns the next frame, as fast as the
+    caller asks, stamped with the video's own clock (the first read's time + index / fps), so
+    a blink or a head turn keeps its real duration however slowly the clip is played.
     """
 
     finite = True
@@ -131,6 +138,7 @@ class VideoFileSource:
         self._monotonic = monotonic
         self._sleep = sleep
         self._realtime = realtime
+        self.stepped = not realtime
         first: np.ndarray | None = None
         with quiet_native_stderr():
             self._cap = cv2.VideoCapture(str(path))
@@ -145,15 +153,21 @@ class VideoFileSource:
         self._pending: np.ndarray | None = first  # grabbed, not yet returned
         self._index = 0  # index of the last grabbed frame
         self._started: float | None = None
+        self._clock_zero: datetime | None = None  # unpaced: the time of the first frame
 
     def read(self) -> Frame | None:
         """The next frame (paced: the frame due now); None at the end of the file."""
         if not self._realtime:
             if self._pending is not None:
                 image, self._pending = self._pending, None
-                return Frame(image, self._clock())
-            ok, image = self._cap.read()
-            return Frame(image, self._clock()) if ok else None
+            else:
+                ok, image = self._cap.read()
+                if not ok:
+                    return None
+                self._index += 1
+            if self._clock_zero is None:
+                self._clock_zero = self._clock()
+            return Frame(image, self._clock_zero + timedelta(seconds=self._index / self.fps))
         if self._started is None:
             self._started = self._monotonic()
         due = int((self._monotonic() - self._started) * self.fps)
@@ -183,6 +197,7 @@ class FolderSource:
     """The image files of a folder in name order, one per `read()`; unreadable ones skipped."""
 
     finite = True
+    stepped = False
 
     def __init__(self, folder: Path, *, clock: Callable[[], datetime] = _now) -> None:
         if not folder.is_dir():

@@ -1,12 +1,16 @@
 """Liveness end to end: the REAL server process and the kiosk program playing real clips.
 
-Persons 5, 6 and 13 of fixtures/liveness each have a genuine clip and a spoof clip. Each is
-enrolled at test time from one frame of their genuine clip, then both clips are played
-through the kiosk (5 frames/s, real time) to a server with the liveness check on, after 3 s
-of a stranger's photo (so a slow first frame on a busy machine does not eat the clip) and
-the short spoofs three times over. The
-hamilton clip (a real person talking, recognisable for ~0.6 s, no blink) checks nobody in
-with the check on; the kiosk is told to ask for a blink.
+Persons 5, 6 and 13 of fixtures/liveness are enrolled at test time from one frame of their
+genuine clip; both clips of each are played through the kiosk (5 frames/s) to one server per
+liveness mode and action, each after 3 s of a stranger's photo (so a slow first frame on a
+busy machine does not eat the clip), the short clips three times over:
+- `challenge`: person 5's phone replay is recognised, asked to turn right and refused; persons
+  5 and 6, asked to turn right and left, check in with the turn in the evidence.
+- `blink` (the default): person 13's photo on a phone and his genuine clip (he never blinks),
+  person 6's monitor replay (turns, no blink) and the hamilton clip (a real person talking,
+  recognisable for ~0.6 s, who never blinks) are recognised, asked to blink, and check nobody
+  in. (In `challenge` the monitor replay passes a turn: replays are not stopped, see
+  docs/liveness.md.)
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,7 +26,7 @@ import pytest
 from kiosk_proc import KioskProcess
 from sqlalchemy import select
 
-from models import Attendance, AuditEvent
+from models import Attendance, CheckinMethod
 from models.db import make_engine, make_session_factory
 from tests.server import Server, baodao, baodao_env
 
@@ -41,16 +46,19 @@ def _frame(clip: Path, at_s: float, out: Path) -> Path:
     return out
 
 
-def _with_lead_in(faces_dir: Path, clip: Path, out: Path, *, loops: int = 1) -> Path:
-    """The clip at the kiosk's 5 frames/s after 3 s of a stranger's photo in the frame's
-    corner (the server loads the meeting's gallery and warms up on those frames, as it would
-    while the previous person walks off), played `loops` times. The kiosk plays it frame by
-    frame (--no-realtime) at 5 frames/s, so a busy machine slows the clip down instead of
-    skipping the frames that carry the blink or the turn."""
+def _with_lead_in(
+    faces_dir: Path, clip: Path, out: Path, *, loops: int = 1, seconds: float = 60.0
+) -> Path:
+    """The clip's first `seconds` at the kiosk's 5 frames/s after 3 s of a stranger's photo in
+    the frame's corner (the server loads the meeting's gallery and warms up on those frames,
+    as it would while the previous person walks off), played `loops` times. The kiosk plays
+    it frame by frame (--no-realtime: each frame once the last is answered, stamped with the
+    clip's own clock), so a busy machine slows the clip down instead of skipping the frames
+    that carry the blink or the turn."""
     cap = cv2.VideoCapture(str(clip))
     src = cap.get(cv2.CAP_PROP_FPS) or 25.0
     frames, i, due = [], 0, 0.0
-    while True:
+    while i / src < seconds:
         ok, img = cap.read()
         if not ok:
             break
@@ -72,9 +80,12 @@ def _with_lead_in(faces_dir: Path, clip: Path, out: Path, *, loops: int = 1) -> 
     return out
 
 
-def _site(env: dict[str, str], photo: Path) -> tuple[int, str]:
-    """One deputy enrolled from `photo`, on the roster of an open meeting; a kiosk token."""
-    baodao(["enroll", "add", "D001", str(photo), "--name", "测试代表", "--workers", "1"], env)
+def _site(env: dict[str, str], photos: dict[str, Path]) -> tuple[int, str]:
+    """Deputies enrolled from one photo each, on the roster of an open meeting; a kiosk token."""
+    for number, photo in photos.items():
+        baodao(
+            ["enroll", "add", number, str(photo), "--name", f"代表{number}", "--workers", "1"], env
+        )
     baodao(["body", "create", "测试镇人大"], env)
     starts = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
     out = baodao(
@@ -83,101 +94,116 @@ def _site(env: dict[str, str], photo: Path) -> tuple[int, str]:
         env,
     )  # fmt: skip
     meeting = int(json.loads(out)["id"])
-    baodao(["meeting", "roster", "add", str(meeting), "D001", "--role", "deputy"], env)
+    for number in photos:
+        baodao(["meeting", "roster", "add", str(meeting), number, "--role", "deputy"], env)
     baodao(["meeting", "open", str(meeting)], env)
     token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
     return meeting, token
 
 
-def _play(env: dict[str, str], meeting: int, token: str, clip: Path, queue: Path) -> KioskProcess:
-    # The workers load the 68-point model too: on a busy 2-core machine start-up is slow.
-    server = Server(env).start(timeout=240)
-    try:
-        k = KioskProcess(
-            "--server", f"http://127.0.0.1:{server.port}", "--token", token,
-            "--meeting", str(meeting), "--source", str(clip), "--headless",
-            "--queue-dir", str(queue), "--retry-max", "2", "--fps", "5", "--no-realtime",
-        )  # fmt: skip
-        code, err = k.wait(180)
-    finally:
-        server.stop()
+def _play(server: Server, meeting: int, token: str, clip: Path, queue: Path) -> KioskProcess:
+    k = KioskProcess(
+        "--server", server.url, "--token", token, "--meeting", str(meeting),
+        "--source", str(clip), "--headless", "--queue-dir", str(queue), "--retry-max", "2",
+        "--fps", "5", "--no-realtime",
+    )  # fmt: skip
+    code, err = k.wait(180)
     assert code == 0, err
     return k
 
 
-def _face_checkins(env: dict[str, str]) -> list[tuple[Attendance, dict[str, object]]]:
+def _face_checkins(env: dict[str, str]) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Face check-ins by 代表编号: the row's id and the evidence stored with it."""
     engine = make_engine(env["BAODAO_DATABASE_URL"])
     try:
         with make_session_factory(engine)() as s:
-            rows = list(s.scalars(select(Attendance)))
-            events = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "checkin.face")))
-            return [(r, e.detail["evidence"]) for r, e in zip(rows, events, strict=True)]  # type: ignore[index]
+            rows = s.scalars(select(Attendance).where(Attendance.method == CheckinMethod.FACE))
+            return {r.deputy.number: (r.id, r.evidence or {}) for r in rows}
     finally:
         engine.dispose()
 
 
-# person, genuine clip, the frame to enrol (s), spoof clip, liveness mode and challenge actions,
-# whether the genuine clip checks in (13 sits still for 3.7 s without blinking: it does not).
-CASES = [
-    ("5", "genuine/turn_head_person5.mp4", 1.0, "spoof/screen_replay_phone_person5.mp4",
-     "challenge", "turn_right", True),
-    ("6", "genuine/turn_head_nod_person6.mp4", 1.0, None, "challenge", "turn_left", True),
-    ("13", "genuine/still_look_person13.mp4", 1.0, "spoof/photo_on_phone_screen_person13.mp4",
-     "blink", "blink", False),
-]  # fmt: skip
+def _server(env: dict[str, str], **extra: str) -> Server:
+    # The workers load the 68-point model too: on a busy 2-core machine start-up is slow.
+    return Server(env | extra).start(timeout=240)
 
 
-@pytest.mark.parametrize(
-    ("person", "genuine", "at_s", "spoof", "mode", "actions", "checks_in"),
-    CASES,
-    ids=[c[0] for c in CASES],
-)
-def test_genuine_and_spoof_clip_of_one_person(
-    faces_dir: Path,
-    tmp_path: Path,
-    person: str,
-    genuine: str,
-    at_s: float,
-    spoof: str | None,
-    mode: str,
-    actions: str,
-    checks_in: bool,
+# 代表编号, genuine clip, the challenge asked (each server asks one, so the run is repeatable)
+TURNS = [
+    ("D005", "genuine/turn_head_person5.mp4", "turn_right"),
+    ("D006", "genuine/turn_head_nod_person6.mp4", "turn_left"),
+]
+
+
+def test_challenge_refuses_a_phone_replay_and_checks_in_two_real_head_turns(
+    faces_dir: Path, tmp_path: Path
 ) -> None:
     clips = faces_dir / CLIPS
     # 20 s for the action: the clip plays slower than real time when the machine is busy.
-    env = baodao_env(
-        tmp_path / "var",
-        BAODAO_LIVENESS=mode,
-        BAODAO_LIVENESS_ACTIONS=actions,
-        BAODAO_LIVENESS_SECONDS="20",
+    env = baodao_env(tmp_path / "var", BAODAO_LIVENESS="challenge", BAODAO_LIVENESS_SECONDS="20")
+    photos = {n: _frame(clips / c, 1.0, tmp_path / f"{n}.png") for n, c, _ in TURNS}
+    meeting, token = _site(env, photos)
+    spoof = _with_lead_in(
+        faces_dir, clips / "spoof/screen_replay_phone_person5.mp4", tmp_path / "s.mp4", loops=3
     )
-    meeting, token = _site(env, _frame(clips / genuine, at_s, tmp_path / f"p{person}.png"))
-    if spoof is not None:  # the spoof first: the genuine check-in would make it "already"
-        looped = _with_lead_in(faces_dir, clips / spoof, tmp_path / "spoof.mp4", loops=3)
-        k = _play(env, meeting, token, looped, tmp_path / "q1")
-        assert not k.of("checkin") and not _face_checkins(env)
-        assert k.of("liveness"), "the spoof was recognised and asked for the action"
-    played = _with_lead_in(faces_dir, clips / genuine, tmp_path / "genuine.mp4")
-    k = _play(env, meeting, token, played, tmp_path / "q2")
-    assert k.of("liveness") and k.of("liveness")[0]["action"] == actions
-    if checks_in:
+    for number, clip, action in TURNS:
+        server = _server(env, BAODAO_LIVENESS_ACTIONS=action)
+        try:
+            if number == "D005":  # the replay first: the genuine check-in would make it "already"
+                k = _play(server, meeting, token, spoof, tmp_path / "q0")
+                assert k.of("liveness"), "the replay was recognised and asked to turn"
+                assert not k.of("checkin") and not _face_checkins(env)
+            played = _with_lead_in(faces_dir, clips / clip, tmp_path / f"{number}.mp4", seconds=14)
+            k = _play(server, meeting, token, played, tmp_path / f"q{number}")
+        finally:
+            server.stop()
+        seen = [(e["event"], e.get("action") or e.get("reason")) for e in k.events]
+        assert {e["action"] for e in k.of("liveness")} == {action}, (number, seen)
+        assert len(k.of("checkin")) == 1, (number, seen)
         [checkin] = k.of("checkin")
-        [(row, evidence)] = _face_checkins(env)
-        assert row.id == checkin["checkin_id"]
+        assert checkin["person"]["number"] == number
+        row_id, evidence = _face_checkins(env)[number]
+        assert row_id == checkin["checkin_id"]
         proof = evidence["liveness"]
         assert isinstance(proof, dict)
-        assert proof["mode"] == mode and proof["action"] == actions and proof["passed"] is True
-    else:
-        assert not k.of("checkin") and not _face_checkins(env)
+        assert proof["mode"] == "challenge" and proof["action"] == action and proof["passed"]
+    assert set(_face_checkins(env)) == {"D005", "D006"}
 
 
-def test_hamilton_clip_with_liveness_checks_nobody_in(faces_dir: Path, tmp_path: Path) -> None:
+def test_blink_photo_replay_and_still_faces_check_nobody_in(
+    faces_dir: Path, tmp_path: Path
+) -> None:
+    """Person 13's photo on a phone, the monitor replay of person 6 (his turns, no blink; far
+    and blurred at times) and the hamilton clip (talking, no blink) are each recognised (only
+    a recognised track is asked) and asked to blink. Person 13's genuine clip (he sits still,
+    never blinks) is dim: the kiosk answers 光线太暗 (too_dark) to most of its frames and asks
+    for a blink where it recognises him. Nobody checks in."""
     env = baodao_env(tmp_path / "var")  # BAODAO_LIVENESS at its default: blink
-    photo = faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png"
-    meeting, token = _site(env, photo)
-    clip = faces_dir / "fixtures/video/short_hamilton_clip.mp4"
-    k = _play(
-        env, meeting, token, _with_lead_in(faces_dir, clip, tmp_path / "h.mp4"), tmp_path / "q"
-    )
-    assert [e["action"] for e in k.of("liveness")][:1] == ["blink"]
-    assert not k.of("checkin") and not _face_checkins(env)
+    clips = faces_dir / CLIPS
+    photos = {
+        "D013": _frame(clips / "genuine/still_look_person13.mp4", 1.0, tmp_path / "p13.png"),
+        "D006": _frame(clips / "genuine/turn_head_nod_person6.mp4", 1.0, tmp_path / "p6.png"),
+        "D001": faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png",
+    }
+    meeting, token = _site(env, photos)
+    hamilton = faces_dir / "fixtures/video/short_hamilton_clip.mp4"
+    # clip, times played, whether the kiosk must have been asked to blink
+    plays = [
+        (clips / "spoof/photo_on_phone_screen_person13.mp4", 3, True),  # 2.6 s
+        (clips / "spoof/screen_replay_monitor_person6.mp4", 1, True),
+        (hamilton, 1, True),
+        (clips / "genuine/still_look_person13.mp4", 3, False),  # 3.7 s, dim
+    ]
+    server = _server(env)
+    try:
+        for n, (clip, loops, asked) in enumerate(plays):
+            played = _with_lead_in(faces_dir, clip, tmp_path / f"{n}.mp4", loops=loops)
+            k = _play(server, meeting, token, played, tmp_path / f"q{n}")
+            actions = {e["action"] for e in k.of("liveness")}
+            said = {e["reason"] for e in k.of("rejected")}
+            assert actions == {"blink"} if asked else actions <= {"blink"}, (clip.name, said)
+            assert actions or "too_dark" in said, clip.name  # told to blink or that it is dim
+            assert not k.of("checkin"), clip.name
+    finally:
+        server.stop()
+    assert not _face_checkins(env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -35,14 +36,18 @@ def test_missing_and_unreadable_video(tmp_path):
         VideoFileSource(junk)
 
 
-def test_video_without_pacing_returns_every_frame(faces_dir):
-    src = VideoFileSource(video(faces_dir), realtime=False)
-    n = 0
+def test_video_without_pacing_returns_every_frame_on_the_videos_own_clock(faces_dir):
+    start = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+    src = VideoFileSource(video(faces_dir), realtime=False, clock=lambda: start)
+    assert src.stepped  # the kiosk waits for each frame's answer before the next
+    stamps = []
     while (frame := src.read()) is not None:
         assert frame.image.shape == (360, 640, 3)
-        n += 1
+        stamps.append(frame.captured_at)
     src.close()
-    assert n == 275
+    assert len(stamps) == 275
+    assert stamps[0] == start and stamps[-1] == start + timedelta(seconds=274 / src.fps)
+    assert not VideoFileSource(video(faces_dir)).stepped
 
 
 def test_video_with_pacing_skips_to_the_frame_due_now(faces_dir):
