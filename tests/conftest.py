@@ -38,6 +38,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable order otherwise): under `--dist loadfile` a long file that
+    starts last runs alone at the end while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     """The shared face photos: $BAODAO_FACES_DIR, else ../shared/faces beside the repo."""
