@@ -20,6 +20,7 @@ from models.db import make_engine, make_session_factory, session_scope, upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("BAODAO_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("BAODAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PASSWORD = "correct-horse-battery"
 
 
@@ -133,6 +134,20 @@ def postgres_engine() -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis: skipped when unreachable, a failure under CI."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    return REDIS_URL
 
 
 def _backends() -> list[object]:

@@ -1,12 +1,14 @@
-"""A real `baodao serve` process on a free port, for end-to-end tests."""
+"""A real `baodao serve` process on a free port, for end-to-end tests, and a site to serve."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -101,3 +103,25 @@ class Server:
         )
         r.raise_for_status()
         return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def kiosk_site(env: dict[str, str], photos: dict[str, Path]) -> tuple[int, str]:
+    """Set up through the CLI, as an operator would: deputies enrolled from one photo each
+    (代表<number>), on the roster of an open meeting of 测试镇人大; (meeting id, kiosk token)."""
+    for number, photo in photos.items():
+        baodao(
+            ["enroll", "add", number, str(photo), "--name", f"代表{number}", "--workers", "1"], env
+        )
+    baodao(["body", "create", "测试镇人大"], env)
+    starts = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
+    out = baodao(
+        ["meeting", "create", "--body", "测试镇人大", "--title", "测试会议",
+         "--starts-at", starts, "--json"],
+        env,
+    )  # fmt: skip
+    meeting = int(json.loads(out)["id"])
+    for number in photos:
+        baodao(["meeting", "roster", "add", str(meeting), number, "--role", "deputy"], env)
+    baodao(["meeting", "open", str(meeting)], env)
+    token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
+    return meeting, token

@@ -6,8 +6,6 @@ frames/s after a lead-in, the site (deputies, meeting, kiosk token), one kiosk r
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from sqlalchemy import select
 
 from models import Attendance, CheckinMethod
 from models.db import make_engine, make_session_factory
-from tests.server import Server, baodao
+from tests.server import Server
 
 CLIPS = "fixtures/liveness"
 FPS = 5.0
@@ -66,27 +64,6 @@ def with_lead_in(
         writer.write(img)
     writer.release()
     return out
-
-
-def site(env: dict[str, str], photos: dict[str, Path]) -> tuple[int, str]:
-    """Deputies enrolled from one photo each, on the roster of an open meeting; a kiosk token."""
-    for number, photo in photos.items():
-        baodao(
-            ["enroll", "add", number, str(photo), "--name", f"代表{number}", "--workers", "1"], env
-        )
-    baodao(["body", "create", "测试镇人大"], env)
-    starts = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
-    out = baodao(
-        ["meeting", "create", "--body", "测试镇人大", "--title", "测试会议",
-         "--starts-at", starts, "--json"],
-        env,
-    )  # fmt: skip
-    meeting = int(json.loads(out)["id"])
-    for number in photos:
-        baodao(["meeting", "roster", "add", str(meeting), number, "--role", "deputy"], env)
-    baodao(["meeting", "open", str(meeting)], env)
-    token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
-    return meeting, token
 
 
 def play(server: Server, meeting: int, token: str, clip: Path, queue: Path) -> KioskProcess:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from liveness_clips import CLIPS, face_checkins, frame_at, play, site, start_server, with_lead_in
+from liveness_clips import CLIPS, face_checkins, frame_at, play, start_server, with_lead_in
 
-from tests.server import baodao_env
+from tests.server import baodao_env, kiosk_site
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def test_blink_photo_replay_and_still_faces_check_nobody_in(
         "D006": frame_at(clips / "genuine/turn_head_nod_person6.mp4", 1.0, tmp_path / "p6.png"),
         "D001": faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png",
     }
-    meeting, token = site(env, photos)
+    meeting, token = kiosk_site(env, photos)
     hamilton = faces_dir / "fixtures/video/short_hamilton_clip.mp4"
     # clip, times played, whether the kiosk must have been asked to blink
     plays = [

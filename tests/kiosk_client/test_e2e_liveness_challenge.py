@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from liveness_clips import CLIPS, face_checkins, frame_at, play, site, start_server, with_lead_in
+from liveness_clips import CLIPS, face_checkins, frame_at, play, start_server, with_lead_in
 
-from tests.server import baodao_env
+from tests.server import baodao_env, kiosk_site
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def test_challenge_refuses_a_phone_replay_and_checks_in_two_real_head_turns(
     # 20 s for the action: the clip plays slower than real time when the machine is busy.
     env = baodao_env(tmp_path / "var", BAODAO_LIVENESS="challenge", BAODAO_LIVENESS_SECONDS="20")
     photos = {n: frame_at(clips / c, 1.0, tmp_path / f"{n}.png") for n, c, _ in TURNS}
-    meeting, token = site(env, photos)
+    meeting, token = kiosk_site(env, photos)
     spoof = with_lead_in(
         faces_dir, clips / "spoof/screen_replay_phone_person5.mp4", tmp_path / "s.mp4", loops=3
     )

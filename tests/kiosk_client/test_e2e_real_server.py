@@ -6,14 +6,13 @@ the deputy on the roster, open the window, register a kiosk.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from sqlalchemy import select
 
 from models import Attendance
 from models.db import make_engine, make_session_factory
-from tests.server import Server, baodao, baodao_env
+from tests.server import Server, baodao_env, kiosk_site
 
 pytestmark = pytest.mark.slow
 
@@ -38,18 +37,7 @@ def site(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
     data_dir = tmp_path_factory.mktemp("site") / "var"
     env = baodao_env(data_dir)
     photo = faces_dir / "fixtures" / "single" / "lin-manuel-miranda.png"
-    baodao(["enroll", "add", "D001", str(photo), "--name", "林曼努尔", "--workers", "1"], env)
-    baodao(["body", "create", "测试镇人大"], env)
-    starts = (datetime.now(UTC) + timedelta(hours=1)).isoformat(timespec="seconds")
-    out = baodao(
-        ["meeting", "create", "--body", "测试镇人大", "--title", "测试会议",
-         "--starts-at", starts, "--json"],
-        env,
-    )  # fmt: skip
-    meeting = int(json.loads(out)["id"])
-    baodao(["meeting", "roster", "add", str(meeting), "D001", "--role", "deputy"], env)
-    baodao(["meeting", "open", str(meeting)], env)
-    token = baodao(["kiosk", "register", "入口1", "--body", "测试镇人大"], env).split()[-1]
+    meeting, token = kiosk_site(env, {"D001": photo})
     assert token.startswith("bk_")
     return data_dir, meeting, token
 

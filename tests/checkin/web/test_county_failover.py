@@ -20,22 +20,8 @@ from models import Attendance
 from tests.kiosk_client.kiosk_proc import KioskProcess
 from tests.server import Server, baodao_env
 
-REDIS_URL = os.environ.get("BAODAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 MODEL = "sface"
-
-
-@pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
-    except redis.RedisError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
-    return REDIS_URL
 
 
 def _empty(engine: Engine) -> None:

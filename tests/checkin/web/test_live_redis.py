@@ -15,21 +15,7 @@ from models import Body, Deputy, Role
 from models.db import make_engine, make_session_factory, session_scope, upgrade
 from tests.server import Server, baodao, baodao_env
 
-REDIS_URL = os.environ.get("BAODAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-def redis_url() -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping()
-    except redis.RedisError:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis not reachable at {REDIS_URL}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}")
-    return REDIS_URL
 
 
 def test_a_checkin_on_one_process_reaches_a_dashboard_on_another(
